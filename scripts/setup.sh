@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Set up a development/runtime environment in .venv: find Python >= 3.12, install vsrife with its
+# command-line and test extras, configure VapourSynth, fetch the default model. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+find_python() {
+    local cand v
+    for cand in python3 python3.13 python3.12 python3.14; do
+        if command -v "$cand" >/dev/null 2>&1; then
+            v=$("$cand" -c 'import sys; print(sys.version_info >= (3, 12))' 2>/dev/null || true)
+            [ "$v" = "True" ] && { command -v "$cand"; return; }
+        fi
+    done
+    if command -v pyenv >/dev/null 2>&1; then
+        for cand in $(ls -d "$(pyenv root)"/versions/3.1[2-9]* 2>/dev/null | sort -rV); do
+            [ -x "$cand/bin/python3" ] && { echo "$cand/bin/python3"; return; }
+        done
+    fi
+    for cand in /usr/bin/python3.13 /usr/bin/python3.12; do
+        [ -x "$cand" ] && { echo "$cand"; return; }
+    done
+    return 1
+}
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then
+    PY=$(find_python) || { echo "setup: no Python >= 3.12 found (PATH, pyenv, /usr/bin/python3.1x); install one" >&2; exit 1; }
+    echo "setup: creating .venv with $PY" >&2
+    rm -rf .venv
+    "$PY" -m venv .venv
+fi
+
+stamp=.venv/.vsrife-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "setup: installing vsrife[cli,test] (torch is large the first time)" >&2
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[cli,test]'
+    touch "$stamp"
+fi
+
+# vspipe cannot start until VapourSynth has been configured once for this environment.
+.venv/bin/vapoursynth config >/dev/null
+
+.venv/bin/vsrife models fetch >&2
+echo "setup: ready (.venv)" >&2

