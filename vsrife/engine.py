@@ -152,6 +152,11 @@ class Engine:
             self.network_calls += 1
             return self.net(a, b, t, self.warp, self.cfg.scale)
 
+    def timestep_used(self, t: Fraction) -> Fraction:
+        """The timestep actually produced for a requested ``t``: ``t`` itself for models that take a
+        timestep, the nearest one bisection reaches for midpoint-only models."""
+        return t if self.cfg.spec.arbitrary_timestep else nearest_dyadic(t, self.cfg.bisect_depth)
+
     def interpolate(self, pair: int, t: Fraction, load: Callable[[int], Tensor]) -> Tensor:
         """The frame at time ``pair + t``. ``load(i)`` gives source frame i as a padded tensor.
 
@@ -161,9 +166,9 @@ class Engine:
         costs 2**d - 1 network calls per pair, the same as a timestep model.
         """
         src = lambda i: self.cache.get(("src", i), lambda: load(i))  # noqa: E731
+        target = self.timestep_used(t)
         if self.cfg.spec.arbitrary_timestep:
-            return self.cache.get(("mid", pair, t), lambda: self.run(src(pair), src(pair + 1), float(t)))
-        target = nearest_dyadic(t, self.cfg.bisect_depth)
+            return self.cache.get(("mid", pair, target), lambda: self.run(src(pair), src(pair + 1), float(target)))
         lo: Tensor | None = None  # None: the pair's own source frame
         hi: Tensor | None = None
         out = None

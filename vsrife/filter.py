@@ -133,8 +133,8 @@ def RIFE(
                         (``"hdv3"``), a path to a checkpoint, or a state dict.
     :param scale:       Resolution of the flow estimation relative to the frame; 0.5 suits 4K.
     :param device:      None (CUDA if available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-    :param sc:          Detect scene changes (mean absolute luma difference of consecutive frames,
-                        see :func:`vsrife.scene_changes`). Across a cut, output frames repeat the
+    :param sc:          Detect scene changes (a motion-tolerant luma difference of consecutive
+                        frames, see :func:`vsrife.scene_changes`). Across a cut, output frames repeat the
                         source frame nearest in time instead of morphing the two shots. Frames
                         already marked ``_SceneChangeNext`` / ``_SceneChangePrev`` are always honoured.
     :param sc_threshold: Threshold of the built-in detector (0..1).
@@ -194,18 +194,17 @@ def _serve(clip: vs.VideoNode, multi: int, engine: Engine, sc: bool, sc_threshol
     def serve(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         i, j = divmod(n, multi)
         fa, fb = f[0], f[1]
-        out_src = fa
         t = Fraction(j, multi)
-        cut = False
-        if j and i < last:
-            cut = bool(fa.props.get("_SceneChangeNext", 0)) or bool(fb.props.get("_SceneChangePrev", 0))
-            if sc and not cut:
-                cut = float(f[2].props["PlaneStatsDiff"]) > sc_threshold
-            if cut and t >= Fraction(1, 2):
-                out_src = fb
-        out = out_src.copy()
+        between = j > 0 and i < last  # a time strictly between two source frames
+        cut = between and (
+            bool(fa.props.get("_SceneChangeNext", 0))
+            or bool(fb.props.get("_SceneChangePrev", 0))
+            or (sc and float(f[2].props["PlaneStatsAverage"]) > sc_threshold)
+        )
+        # Across a cut, show the real frame nearest in time; never a morph of two shots.
+        out = (fb if cut and t >= Fraction(1, 2) else fa).copy()
         props = out.props
-        if j and i < last and not cut:
+        if between and not cut:
             frames = {i: fa, i + 1: fb}
             x = engine.interpolate(i, t, lambda k: engine.to_tensor(planes(frames[k])))
             data = engine.to_planes(x, np_dtype)
@@ -213,14 +212,16 @@ def _serve(clip: vs.VideoNode, multi: int, engine: Engine, sc: bool, sc_threshol
                 np.copyto(np.asarray(out[p]), data[p])
             for key in ("_SceneChangeNext", "_SceneChangePrev"):
                 props.pop(key, None)
+            props["RifeTimestep"] = float(engine.timestep_used(t))
+        else:
+            props["RifeTimestep"] = 0.0
+        if cut:
+            props["RifeSceneCut"] = 1
         if duration is not None:
             props["_DurationNum"], props["_DurationDen"] = duration
         elif "_DurationNum" in fa.props:
             d = Fraction(fa.props["_DurationNum"], fa.props["_DurationDen"]) / multi
             props["_DurationNum"], props["_DurationDen"] = d.numerator, d.denominator
-        props["RifeTimestep"] = float(t) if j and i < last and not cut else 0.0
-        if cut:
-            props["RifeSceneCut"] = 1
         return out
 
     return first.std.ModifyFrame(clips, serve)

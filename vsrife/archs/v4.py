@@ -23,6 +23,7 @@ checkpoints load with ``strict=True`` once DataParallel's ``module.`` prefix is 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -40,6 +41,8 @@ _FLOW = 4  # two 2-D flows: t->0 and t->1
 _MASK = 1  # fusion-mask logit
 _RGB = 3
 _TIME = 1
+_UNUSED = 1  # 4.6-4.20 heads emit one channel nobody reads
+_FEEDBACK = 8  # 4.21+ heads emit this many feature channels for the next block
 _SLOPE = 0.2  # LeakyReLU negative slope used everywhere
 
 
@@ -80,7 +83,7 @@ class V4Config:
     """Groups of the ResConv convolutions."""
     pixel_shuffle: bool = True
     """Head = transposed conv + PixelShuffle(2) (4.5+) instead of a bare transposed conv emitting at half size."""
-    block_out: int = _FLOW + _MASK + 1
+    block_out: int = _FLOW + _MASK + _UNUSED
     """Channels the block head emits (after the pixel shuffle): flow, mask, then extra channels."""
     feedback: int = 0
     """How many of the extra head channels are passed on to the next block as features."""
@@ -89,6 +92,14 @@ class V4Config:
     ensemble_supported: bool = True
     large_flow_retry: float | None = None
     """4.0: when block 1's both flows exceed this many pixels, restart once at half the resolution."""
+
+    def __post_init__(self) -> None:
+        if len(self.channels) != len(self.levels):
+            raise ValueError("one pyramid level per block")
+        if not 0 <= self.feedback <= self.block_out - _FLOW - _MASK:
+            raise ValueError("feedback channels must come out of the block head")
+        if self.feedback and self.ensemble_supported:
+            raise ValueError("the ensemble's reversed pass has no reversed feedback features")
 
     @property
     def pad(self) -> int:
@@ -222,7 +233,7 @@ class IFNetV4(nn.Module):
     def blocks(self) -> list[IFBlock]:
         return [getattr(self, f"block{i}") for i in range(len(self.cfg.channels))]
 
-    def encode(self, img: Tensor) -> Tensor | None:  # type: ignore[override]
+    def encode(self, img: Tensor) -> Tensor | None:
         """Features of one (padded) frame, or None when the variant has no encoder."""
         enc = self._modules.get("encode")
         return enc(img) if enc is not None else None
@@ -301,9 +312,7 @@ class IFNetV4(nn.Module):
                     blocks[i], scales[i], w0, w1, wf0, wf1, t, [mask, prev_feat] if fb else [mask], flow
                 )
             if ensemble:
-                fr, mr, _ = self._step(
-                    blocks[i], scales[i], w1, w0, wf1, wf0, rt, [-mask], _swap(flow)
-                )
+                fr, mr, _ = self._step(blocks[i], scales[i], w1, w0, wf1, wf0, rt, [-mask], _swap(flow))
                 fd = (fd + _swap(fr)) / 2
                 m0 = (m0 + (-mr)) / 2
             mask = mask + m0 if cfg.mask_residual else m0
@@ -356,13 +365,27 @@ _V413 = V4Config(channels=(192, 128, 96, 64), levels=_L4, encoder=_HEAD8)
 _V414L = V4Config(channels=(192, 128, 96, 64), levels=_L4, encoder=_HEAD8, groups=2)
 _V415L = V4Config(channels=(128, 96, 64, 48), levels=_L4, encoder=_HEAD4)
 _V420 = V4Config(channels=(384, 192, 96, 48), levels=_L4, encoder=_HEAD8)
-_FEEDBACK = dict(block_out=_FLOW + _MASK + 8, feedback=8, ensemble_supported=False)
-_V421 = V4Config(channels=(256, 192, 96, 48), levels=_L4, encoder=_HEAD8, **_FEEDBACK)  # type: ignore[arg-type]
-_V422L = V4Config(channels=(192, 128, 64, 32), levels=_L4, encoder=_HEAD4, **_FEEDBACK)  # type: ignore[arg-type]
-_V425 = V4Config(channels=(192, 128, 96, 64, 32), levels=_L5, encoder=_HEAD4, **_FEEDBACK)  # type: ignore[arg-type]
-_V425L = V4Config(channels=(192, 128, 96, 64, 24), levels=_L5_LITE, encoder=_HEAD4, **_FEEDBACK)  # type: ignore[arg-type]
-_V425H = V4Config(channels=(384, 256, 192, 128, 64), levels=_L5, encoder=_HEAD4, **_FEEDBACK)  # type: ignore[arg-type]
-_V426H = V4Config(channels=(192, 128, 96, 64, 32), levels=_L5, encoder=_HEAD16, **_FEEDBACK)  # type: ignore[arg-type]
+
+
+def _feedback(channels: tuple[int, ...], levels: tuple[float, ...], encoder: EncoderConfig) -> V4Config:
+    """4.21+: every block also emits 8 feature channels that the next block takes as input; the
+    reference offers no ensemble for these."""
+    return V4Config(
+        channels=channels,
+        levels=levels,
+        encoder=encoder,
+        block_out=_FLOW + _MASK + _FEEDBACK,
+        feedback=_FEEDBACK,
+        ensemble_supported=False,
+    )
+
+
+_V421 = _feedback((256, 192, 96, 48), _L4, _HEAD8)
+_V422L = _feedback((192, 128, 64, 32), _L4, _HEAD4)
+_V425 = _feedback((192, 128, 96, 64, 32), _L5, _HEAD4)
+_V425L = _feedback((192, 128, 96, 64, 24), _L5_LITE, _HEAD4)
+_V425H = _feedback((384, 256, 192, 128, 64), _L5, _HEAD4)
+_V426H = _feedback((192, 128, 96, 64, 32), _L5, _HEAD16)
 
 VARIANTS: Mapping[str, V4Config] = MappingProxyType(
     {
@@ -432,23 +455,31 @@ def signature(cfg: V4Config) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in net.state_dict().items()}
 
 
+_OWNED = re.compile(r"^(block\d+|encode)\.")
+
+
+def network_state(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The entries of a (``module.``-stripped) checkpoint that belong to a 4.x network
+    (``block<i>.*``, ``encode.*``); anything else, a training-time teacher say, is dropped."""
+    return {k: v for k, v in state_dict.items() if _OWNED.match(k)}
+
+
+def matches(name: str, state_dict: Mapping[str, Tensor]) -> bool:
+    """Whether the network entries of ``state_dict`` have exactly the keys and shapes of ``name``."""
+    shapes = {k: tuple(v.shape) for k, v in network_state(state_dict).items()}
+    return shapes == signature(VARIANTS[name])
+
+
 def detect_variant(state_dict: Mapping[str, Tensor]) -> str | None:
     """The canonical name of the 4.x variant this (``module.``-stripped) state dict belongs to.
 
-    Within the namespaces the network owns (``block<i>.``, ``encode.``) the keys and shapes must
-    match one variant exactly; keys outside them (a training-time teacher, say) are ignored.
+    The network's entries (see :func:`network_state`) must match one variant's keys and shapes
+    exactly; names with the same network cannot be told apart and give the first of
+    :func:`equivalent`.
     """
-    shapes = {k: tuple(v.shape) for k, v in state_dict.items()}
-    if "block0.conv0.0.0.weight" not in shapes:
+    if "block0.conv0.0.0.weight" not in state_dict:
         return None
-    seen: list[V4Config] = []
-    for name, cfg in VARIANTS.items():
-        if cfg in seen:
-            continue
-        seen.append(cfg)
-        sig = signature(cfg)
-        owned = tuple({k.split(".", 1)[0] + "." for k in sig})
-        mine = {k: s for k, s in shapes.items() if k.startswith(owned)}
-        if mine == sig:
+    for name in dict.fromkeys(canonical(n) for n in VARIANTS):
+        if matches(name, state_dict):
             return name
     return None
