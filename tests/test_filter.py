@@ -241,8 +241,8 @@ def test_bad_arguments_give_clear_errors(kwargs: dict, match: str, hdv3_path: st
 def test_bad_clips_give_clear_errors(hdv3_path: str) -> None:
     with pytest.raises(vs.Error, match="RIFE: clip must be a video clip"):
         vsrife.RIFE("clip.mkv", model=hdv3_path)  # type: ignore[arg-type]
-    with pytest.raises(vs.Error, match="RIFE: format YUV420P8 is not supported yet"):
-        vsrife.RIFE(vs.core.std.BlankClip(format=vs.YUV420P8, length=2), model=hdv3_path)
+    with pytest.raises(vs.Error, match="RIFE: format Gray32 is not supported; use YUV, RGB or GRAY at 8-16 bit"):
+        vsrife.RIFE(vs.core.std.BlankClip(format=vs.GRAY32, length=2), model=hdv3_path)
     with pytest.raises(vs.Error, match="RIFE: the clip needs at least 2 frames"):
         vsrife.RIFE(vs.core.std.BlankClip(format=vs.RGBS, length=1), model=hdv3_path)
     varsize = vs.core.std.Splice([vs.core.std.BlankClip(format=vs.RGBS, width=16, height=16, length=1),

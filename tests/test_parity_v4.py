@@ -37,8 +37,8 @@ NAMES = tuple(VARIANTS)
 def _reference_module(name: str) -> ModuleType:
     try:
         return reference_v4.load(name)
-    except reference_v4.ReferenceUnavailable as e:  # pragma: no cover - offline machines
-        pytest.skip(str(e))
+    except reference_v4.ReferenceUnavailable as e:  # a parity test that skips proves nothing
+        pytest.fail(f"the reference wheel is needed for parity: {e}")
 
 
 @functools.lru_cache(maxsize=None)
@@ -80,6 +80,11 @@ def _reference_encoder(name: str) -> Callable[[Tensor], Tensor] | None:
         enc.load_state_dict(enc_sd, assign=True)
         return enc.eval()
     return _reference_flownet(name, 1.0, False).encode
+
+
+@functools.lru_cache(maxsize=None)
+def _signature(name: str) -> dict[str, tuple[int, ...]]:
+    return signature(VARIANTS[name])
 
 
 def _ours(name: str) -> IFNetV4:
@@ -191,7 +196,9 @@ def test_large_motion_retry(ensemble: bool) -> None:
 def test_detect(name: str) -> None:
     sd = _reference_state(name)
     assert detect_variant(sd) == canonical(name)
-    assert all(matches(other, sd) == (other in equivalent(name)) for other in NAMES)
+    assert matches(name, sd)
+    shapes = {k: tuple(v.shape) for k, v in sd.items()}
+    assert all((_signature(other) == shapes) == (other in equivalent(name)) for other in NAMES)
     assert name in equivalent(name) and canonical(name) in equivalent(name)
     prefixed = {f"module.{k}": v for k, v in sd.items()}
     assert detect_variant(canonicalize_state_dict(prefixed)) == canonical(name)
@@ -211,7 +218,7 @@ def test_equivalence_groups_are_exact() -> None:
     so a state dict of one variant never detects as an architecture-different one."""
     ref_shapes = {n: {k: tuple(v.shape) for k, v in _reference_state(n).items()} for n in NAMES}
     for a in NAMES:
-        assert signature(VARIANTS[a]) == ref_shapes[a]
+        assert _signature(a) == ref_shapes[a]
         for b in NAMES:
             same_cfg = VARIANTS[a] == VARIANTS[b]
             assert same_cfg == (ref_shapes[a] == ref_shapes[b]), (a, b)

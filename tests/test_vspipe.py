@@ -71,8 +71,10 @@ def test_cli_user_video_file(tmp_path: Path) -> None:
 
 def test_cli_models_list_and_verify(hdv3_path: str) -> None:
     r = _run([str(BIN / "vsrife"), "models", "list"], text=True)
-    assert r.returncode == 0 and re.search(r"^hdv3\s+ok\s+32\s+0.5 only", r.stdout, re.M), r.stdout
-    assert "default model: hdv3" in r.stdout
+    assert r.returncode == 0 and re.search(r"^hdv3\s+ok\s+32\s+0.5 only\s+-\s+no\s+fetchable", r.stdout, re.M), r.stdout
+    assert re.search(r"^4\.26\s+(not installed|ok)\s+64\s+any\s+4\s+no\s+fetchable\s+4\.25$", r.stdout, re.M), r.stdout
+    assert re.search(r"^4\.25\.lite\s+.*\s128\s", r.stdout, re.M), r.stdout
+    assert "default model (model=None): " in r.stdout
     r = _run([str(BIN / "vsrife"), "models", "verify", "hdv3"], text=True)
     assert r.returncode == 0 and "hdv3: " in r.stdout and r.stdout.strip().endswith("ok")
 

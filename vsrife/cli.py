@@ -28,23 +28,28 @@ script_clip(globals()).set_output()
 
 def _specs(names: Sequence[str]) -> list[registry.ModelSpec]:
     try:
-        return [registry.get_spec(n) for n in names] if names else [registry.SPECS[0]]
+        return [registry.get_spec(n) for n in names] if names else [registry.FETCH_DEFAULT]
     except KeyError as e:
         raise SystemExit(f"vsrife: {e.args[0]}") from None
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     print(f"model directory: {store.model_dir()}  (set VSRIFE_MODEL_DIR to change)")
-    print(f"{'name':<12} {'status':<14} {'pad':>4} {'timestep':<9} {'scales':<24} description")
-    for spec in registry.SPECS:
+    print(f"{'name':<11} {'status':<14} {'pad':>4} {'timestep':<9} {'encoder':>7} {'ensemble':<8} {'source':<9} same network as")
+    installed = []
+    for spec in registry.by_preference():
         st = store.verify(spec)
+        if st.installed:
+            installed.append(spec.name)
         status = "not installed" if not st.installed else ("ok" if st.ok else ("unverified" if st.ok is None else "CORRUPT"))
         ts = "any" if spec.arbitrary_timestep else "0.5 only"
-        scales = ",".join(f"{s:g}" for s in spec.scales)
-        fetchable = "" if st.installed or spec.sources else " [no download source]"
-        print(f"{spec.name:<12} {status:<14} {spec.pad:>4} {ts:<9} {scales:<24} {spec.description}{fetchable}")
-    default = next((s.name for s in registry.SPECS if store.verify(s).installed), None)
-    print(f"default model: {default or 'none installed (vsrife models fetch ' + registry.SPECS[0].name + ')'}")
+        enc = str(spec.encoder_channels) if spec.has_encoder else "-"
+        src = "fetchable" if spec.sources else "copy in"
+        same = ", ".join(spec.same_network) or "-"
+        print(f"{spec.name:<11} {status:<14} {spec.pad:>4} {ts:<9} {enc:>7} {'yes' if spec.ensemble else 'no':<8} {src:<9} {same}")
+    default = installed[0] if installed else f"none installed (vsrife models fetch {registry.FETCH_DEFAULT.name})"
+    print(f"default model (model=None): {default}")
+    print("pad: frame sizes are padded to a multiple of max(pad, pad/scale); encoder: per-frame feature channels, cached")
     return 0
 
 
@@ -183,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls = models.add_parser("list", help="registered models, what is installed")
     ls.set_defaults(func=cmd_models_list)
     fe = models.add_parser("fetch", help="download models into the model directory")
-    fe.add_argument("names", nargs="*", help=f"model names (default: {registry.SPECS[0].name})")
+    fe.add_argument("names", nargs="*", help=f"model names (default: {registry.FETCH_DEFAULT.name})")
     fe.add_argument("--all", action="store_true", help="every model that has a download source")
     fe.add_argument("--force", action="store_true", help="download again even if present")
     fe.add_argument("--timeout", type=float, default=store.DEFAULT_TIMEOUT, help="seconds per network operation")
@@ -208,4 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:  # e.g. `vsrife models list | head`
+        sys.stderr.close()
+        return 0

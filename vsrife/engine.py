@@ -121,6 +121,7 @@ class EngineConfig:
     width: int
     scale: float = 1.0
     bisect_depth: int = 1
+    ensemble: bool = False
 
 
 class Engine:
@@ -132,6 +133,7 @@ class Engine:
         self.cache = ComputeCache(cache_capacity)
         self._run_lock = threading.Lock()
         self.network_calls = 0
+        self.encoder_calls = 0
 
     # ---------------------------------------------------------------- planes <-> tensors
     def to_tensor(self, planes: Sequence[np.ndarray]) -> Tensor:
@@ -147,10 +149,21 @@ class Engine:
 
     # ---------------------------------------------------------------- inference
     @torch.inference_mode()
-    def run(self, a: Tensor, b: Tensor, t: float) -> Tensor:
+    def run(self, a: Tensor, b: Tensor, t: float, feat_a: Tensor | None = None, feat_b: Tensor | None = None) -> Tensor:
+        kwargs = {}
+        if feat_a is not None:
+            kwargs.update(feat0=feat_a, feat1=feat_b)
+        if self.cfg.ensemble:
+            kwargs["ensemble"] = True
         with self._run_lock:
             self.network_calls += 1
-            return self.net(a, b, t, self.warp, self.cfg.scale)
+            return self.net(a, b, t, self.warp, self.cfg.scale, **kwargs)
+
+    @torch.inference_mode()
+    def encode(self, x: Tensor) -> Tensor:
+        with self._run_lock:
+            self.encoder_calls += 1
+            return self.net.encode(x)
 
     def timestep_used(self, t: Fraction) -> Fraction:
         """The timestep actually produced for a requested ``t``: ``t`` itself for models that take a
@@ -165,10 +178,19 @@ class Engine:
         intermediate result is cached and shared by all timesteps of the pair, so multi = 2**d
         costs 2**d - 1 network calls per pair, the same as a timestep model.
         """
-        src = lambda i: self.cache.get(("src", i), lambda: load(i))  # noqa: E731
+        def src(i: int) -> Tensor:
+            return self.cache.get(("src", i), lambda: load(i))
+
+        def feat(i: int) -> Tensor | None:
+            # A source frame's features serve both pairs it belongs to and every timestep.
+            return self.cache.get(("feat", i), lambda: self.encode(src(i))) if self.cfg.spec.has_encoder else None
+
         target = self.timestep_used(t)
         if self.cfg.spec.arbitrary_timestep:
-            return self.cache.get(("mid", pair, target), lambda: self.run(src(pair), src(pair + 1), float(target)))
+            return self.cache.get(
+                ("mid", pair, target),
+                lambda: self.run(src(pair), src(pair + 1), float(target), feat(pair), feat(pair + 1)),
+            )
         lo: Tensor | None = None  # None: the pair's own source frame
         hi: Tensor | None = None
         out = None

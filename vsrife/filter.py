@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Mapping
 from fractions import Fraction
+from math import ceil
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +17,13 @@ from torch import Tensor
 from . import registry, store
 from .engine import Engine, EngineConfig, default_bisect_depth
 from .registry import ModelSpec
+from .colour import from_work, read_colour, to_work
 from .scene import DEFAULT_THRESHOLD, pair_differences
+from .timing import Retime
 
 log = logging.getLogger("vsrife")
 
 FUNC = "RIFE"
-
-_FORMATS: Mapping[int, np.dtype] = {vs.RGBS: np.dtype(np.float32), vs.RGBH: np.dtype(np.float16)}
-
 
 def _error(msg: str) -> vs.Error:
     return vs.Error(f"{FUNC}: {msg}")
@@ -55,23 +55,27 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device("cuda", index)
 
 
-def compute_dtype(fmt: int, device: torch.device) -> torch.dtype:
-    """RGBS computes in fp32. RGBH computes in fp16 on CUDA (tensor cores); on CPU, where fp16
-    convolutions are slow and bf16 loses precision, RGBH input is computed in fp32 too."""
-    if fmt == vs.RGBH and device.type == "cuda":
+def compute_dtype(work_format: int, device: torch.device) -> torch.dtype:
+    """32-bit float input computes in fp32. Half-float input (RGBH/GRAYH) computes in fp16 on CUDA
+    (tensor cores); on CPU, where fp16 convolutions are slow and bf16 loses precision, in fp32."""
+    if work_format in (vs.RGBH, vs.GRAYH) and device.type == "cuda":
         return torch.float16
     return torch.float32
 
 
 def resolve_model(model: str | os.PathLike[str] | Mapping[str, Tensor] | None) -> tuple[ModelSpec, dict[str, Tensor]]:
-    """Spec and weights for ``model``: None (the default: the first installed model in registry
-    order), a registered name, a checkpoint path, or a state dict."""
+    """Spec and weights for ``model``: None (the default: the first installed model in
+    :func:`registry.by_preference` order), a registered name, a checkpoint path, or a state dict.
+
+    A file named like a release (``flownet_v4.22.pkl``) must contain that release's network."""
     try:
         if model is None:
-            for spec in registry.SPECS:
+            for spec in registry.by_preference():
                 if store.verify(spec).installed:
-                    return spec, store.load_state_dict(store.installed_path(spec))
-            spec = registry.SPECS[0]
+                    sd = store.load_state_dict(store.installed_path(spec))
+                    _check_fits(spec, sd, spec.filename)
+                    return spec, sd
+            spec = registry.FETCH_DEFAULT
             raise store.ModelError(store.missing_message(spec, store.model_path(spec)))
         if isinstance(model, Mapping):
             sd = registry.canonicalize_state_dict(model)
@@ -81,17 +85,33 @@ def resolve_model(model: str | os.PathLike[str] | Mapping[str, Tensor] | None) -
             spec = registry.get_spec(text)
         except KeyError:
             path = Path(text).expanduser()
-            if not path.exists():
+            if not path.is_file():
                 raise store.ModelError(
                     f"model {text!r} is neither a known model ({', '.join(registry.names())}) nor an existing file"
                 ) from None
             sd = store.load_state_dict(path)
-            return registry.detect(sd), sd
-        return spec, store.load_state_dict(store.installed_path(spec))
+            named = registry.from_filename(path.name)
+            if named is None:
+                return registry.detect(sd), sd
+            _check_fits(named, sd, path.name)
+            return named, sd
+        sd = store.load_state_dict(store.installed_path(spec))
+        _check_fits(spec, sd, spec.filename)
+        return spec, sd
     except store.ModelError as e:
         raise _error(str(e)) from None
     except KeyError as e:
         raise _error(str(e.args[0])) from None
+
+
+def _check_fits(spec: ModelSpec, sd: dict[str, Tensor], source: str) -> None:
+    if spec.detect(sd):
+        return
+    try:
+        actual = f"a {registry.detect(sd).name} checkpoint"
+    except KeyError:
+        actual = "no known RIFE network"
+    raise store.ModelError(f"{source} should hold model {spec.name!r} but contains {actual}; rename or replace the file")
 
 
 def build_network(spec: ModelSpec, sd: Mapping[str, Tensor]) -> torch.nn.Module:
@@ -107,28 +127,63 @@ def build_network(spec: ModelSpec, sd: Mapping[str, Tensor]) -> torch.nn.Module:
 # ------------------------------------------------------------------------------------ the filter
 
 
+def resolve_factor(
+    clip: vs.VideoNode, multi: int, factor_num: int | None, factor_den: int, fps_num: int | None, fps_den: int
+) -> Fraction:
+    """Output rate / input rate from exactly one of ``multi``, ``factor_num/den``, ``fps_num/den``."""
+    for name, value in (("factor_den", factor_den), ("fps_den", fps_den)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise _error(f"{name} must be a positive integer, got {value!r}")
+    if fps_num is not None:
+        if isinstance(fps_num, bool) or not isinstance(fps_num, int) or fps_num < 1:
+            raise _error(f"fps_num must be a positive integer, got {fps_num!r}")
+        if factor_num is not None:
+            raise _error("give either factor_num/factor_den or fps_num/fps_den, not both")
+        if clip.fps.numerator == 0:
+            raise _error(
+                "fps_num/fps_den need a clip with a known frame rate, this one has fps 0 (variable); "
+                "set one with core.std.AssumeFPS or use multi / factor_num"
+            )
+        return Fraction(fps_num, fps_den) / clip.fps
+    if factor_num is not None:
+        if isinstance(factor_num, bool) or not isinstance(factor_num, int) or factor_num < 1:
+            raise _error(f"factor_num must be a positive integer, got {factor_num!r}")
+        return Fraction(factor_num, factor_den)
+    if isinstance(multi, bool) or not isinstance(multi, int) or multi < 2:
+        raise _error(f"multi must be an integer >= 2 (for other rates use factor_num/factor_den or fps_num/fps_den), got {multi!r}")
+    return Fraction(multi)
+
+
 def RIFE(
     clip: vs.VideoNode,
     multi: int = 2,
     *,
+    factor_num: int | None = None,
+    factor_den: int = 1,
+    fps_num: int | None = None,
+    fps_den: int = 1,
     model: str | os.PathLike[str] | Mapping[str, Tensor] | None = None,
     scale: float = 1.0,
     device: str | torch.device | None = None,
     sc: bool = True,
     sc_threshold: float = DEFAULT_THRESHOLD,
     bisect_depth: int | None = None,
+    ensemble: bool = False,
 ) -> vs.VideoNode:
-    """Interpolate ``clip`` to ``multi`` times its frame rate with RIFE.
+    """Interpolate ``clip`` to a higher (or any other) frame rate with RIFE.
 
-    Output frame ``k`` shows time ``k / multi`` in source frames: source frame ``k // multi`` for
-    ``k % multi == 0`` (passed through bit-exact), otherwise an interpolation between source
-    frames ``i = k // multi`` and ``i + 1`` at ``t = (k % multi) / multi``. The output has
-    ``num_frames * multi`` frames so that it lasts exactly as long as the source (audio stays in
-    sync); the ``multi - 1`` frames after the last source frame repeat it, since there is nothing
-    to interpolate towards.
+    Output frame ``k`` shows source time ``k / factor`` (in source frames), where ``factor`` is
+    ``multi``, ``factor_num / factor_den``, or ``(fps_num / fps_den) / clip.fps``. Where that time is
+    a source frame, the frame is passed through bit-exact; otherwise the two source frames around
+    it are interpolated at the fraction ``t`` between them. The output has ``ceil(num_frames *
+    factor)`` frames so that it lasts as long as the source (audio stays in sync); instants after
+    the last source frame repeat it, since there is nothing to interpolate towards.
 
-    :param clip:        RGBS or RGBH, constant format and size, at least 2 frames.
-    :param multi:       Frame-rate multiplier, an integer >= 2.
+    :param clip:        YUV, RGB or GRAY, 8-16 bit integer or 16/32 bit float, constant format
+                        and size, at least 2 frames. The output has the same format.
+    :param multi:       Integer frame-rate multiplier >= 2 (used when neither factor nor fps is given).
+    :param factor_num:  Rational multiplier ``factor_num / factor_den`` (e.g. 5/2).
+    :param fps_num:     Target frame rate ``fps_num / fps_den`` (e.g. 60000/1001).
     :param model:       None (the best installed model, see ``vsrife models list``), a model name
                         (``"hdv3"``), a path to a checkpoint, or a state dict.
     :param scale:       Resolution of the flow estimation relative to the frame; 0.5 suits 4K.
@@ -140,62 +195,76 @@ def RIFE(
     :param sc_threshold: Threshold of the built-in detector (0..1).
     :param bisect_depth: For midpoint-only models (HDv3): timesteps are reached by repeated
                         bisection, to the nearest multiple of ``1 / 2**bisect_depth``. Default:
-                        exact for powers of two, within ``1 / (4 * multi)`` otherwise.
+                        exact for power-of-two ``multi``, within ``1 / (4 * factor)`` otherwise.
+    :param ensemble:    Also run each pair in reverse order and average (4.0-4.20): smoother in
+                        uncertain areas, twice the cost. ``vsrife models list`` shows which models have it.
     """
     if not isinstance(clip, vs.VideoNode):
         raise _error("clip must be a video clip (vs.VideoNode)")
     if clip.format is None or clip.width == 0 or clip.height == 0:
         raise _error("clips of variable format or size are not supported; make them constant with core.resize first")
-    if clip.format.id not in _FORMATS:
-        raise _error(
-            f"format {clip.format.name} is not supported yet; use RGBS or RGBH, e.g. "
-            "clip = core.resize.Bicubic(clip, format=vs.RGBS, matrix_in_s='709')"
-        )
+    fmt = clip.format
+    if fmt.color_family not in (vs.YUV, vs.RGB, vs.GRAY) or (fmt.sample_type == vs.INTEGER and fmt.bits_per_sample > 16):
+        raise _error(f"format {fmt.name} is not supported; use YUV, RGB or GRAY at 8-16 bit integer or 16/32 bit float")
     if clip.num_frames < 2:
         raise _error(f"the clip needs at least 2 frames to interpolate, it has {clip.num_frames}")
-    if isinstance(multi, bool) or not isinstance(multi, int) or multi < 2:
-        raise _error(f"multi must be an integer >= 2, got {multi!r}")
+    factor = resolve_factor(clip, multi, factor_num, factor_den, fps_num, fps_den)
     dev = resolve_device(device)
     spec, sd = resolve_model(model)
     if scale not in spec.scales:
         raise _error(f"scale must be one of {', '.join(map(str, spec.scales))} for model {spec.name!r}, got {scale!r}")
     if not 0 < sc_threshold <= 1:
         raise _error(f"sc_threshold must be in (0, 1], got {sc_threshold!r}")
+    if ensemble and not spec.ensemble:
+        raise _error(f"model {spec.name!r} does not support ensemble; models that do: "
+                     + ", ".join(s.name for s in registry.SPECS if s.ensemble))
     if bisect_depth is None:
-        bisect_depth = default_bisect_depth(multi)
+        bisect_depth = default_bisect_depth(max(2, ceil(factor)))
     elif isinstance(bisect_depth, bool) or not isinstance(bisect_depth, int) or not 1 <= bisect_depth <= 10:
         raise _error(f"bisect_depth must be an integer from 1 to 10, got {bisect_depth!r}")
 
-    cfg = EngineConfig(spec, dev, compute_dtype(clip.format.id, dev), clip.height, clip.width, scale, bisect_depth)
-    engine = Engine(cfg, build_network(spec, sd), cache_capacity=2 * multi + 4 * vs.core.num_threads + 4)
+    colour = read_colour(clip, clip.get_frame(0).props) if fmt.color_family == vs.YUV else None
+    work = to_work(clip, colour)
+    cfg = EngineConfig(spec, dev, compute_dtype(work.format.id, dev), clip.height, clip.width, scale, bisect_depth, ensemble)
+    engine = Engine(cfg, build_network(spec, sd), cache_capacity=2 * ceil(factor) + 4 * vs.core.num_threads + 4)
     log.info("RIFE: model %s on %s (%s), padded to %dx%d", spec.name, dev, cfg.dtype, engine.pw, engine.ph)
-    return _serve(clip, multi, engine, sc, sc_threshold)
+    retime = Retime(factor, clip.num_frames)
+    out = _serve(work, retime, engine, sc, sc_threshold)
+    if work is clip:
+        return out
+    # Back to the input's format; source instants come from the input itself, untouched.
+    back = from_work(out, fmt, colour)
+    originals = _retimed(clip, retime).std.SetFrameProps(RifeTimestep=0.0)
+    return back.std.FrameEval(lambda n: originals if retime.position(n)[1] == 0 else back, clip_src=[originals, back])
 
 
-def _serve(clip: vs.VideoNode, multi: int, engine: Engine, sc: bool, sc_threshold: float) -> vs.VideoNode:
-    n_src = clip.num_frames
-    last = n_src - 1
-    np_dtype = _FORMATS[clip.format.id]
-    # Clips aligned with the output: frame k of `first`/`second` is source frame i / i+1 of k's pair.
-    first = vs.core.std.Interleave([clip] * multi)
-    second = vs.core.std.Interleave([clip[1:] + clip[-1]] * multi)
-    clips = [first, second]
-    if sc:
-        clips.append(vs.core.std.Interleave([pair_differences(clip)] * multi))
+def _retimed(clip: vs.VideoNode, retime: Retime) -> vs.VideoNode:
+    """Frame k = source frame floor(k / factor), at the output frame rate."""
+    cycle, offsets = retime.select_every()
+    out = clip.std.SelectEvery(cycle=cycle, offsets=offsets, modify_duration=False)[: retime.num_frames]
     if clip.fps.numerator > 0:
-        fps = clip.fps * multi
-        duration = (fps.denominator, fps.numerator)
-    else:
-        duration = None  # variable frame rate: each output frame gets 1/multi of its source frame's duration
+        fps = clip.fps * retime.factor
+        out = out.std.AssumeFPS(fpsnum=fps.numerator, fpsden=fps.denominator)
+    return out
+
+
+def _serve(clip: vs.VideoNode, retime: Retime, engine: Engine, sc: bool, sc_threshold: float) -> vs.VideoNode:
+    gray = clip.format.color_family == vs.GRAY
+    np_dtype = np.dtype(np.float16 if clip.format.bits_per_sample == 16 else np.float32)
+    # Clips aligned with the output: frame k of `first`/`second` is source frame i / i+1 of k's pair.
+    first = _retimed(clip, retime)
+    clips = [first, _retimed(clip[1:] + clip[-1], retime)]
+    if sc:
+        clips.append(_retimed(pair_differences(clip), retime))
+    fps = clip.fps * retime.factor
 
     def planes(f: vs.VideoFrame) -> list[np.ndarray]:
-        return [np.asarray(f[p]) for p in range(3)]
+        return [np.asarray(f[0])] * 3 if gray else [np.asarray(f[p]) for p in range(3)]
 
     def serve(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
-        i, j = divmod(n, multi)
+        i, t = retime.position(n)
         fa, fb = f[0], f[1]
-        t = Fraction(j, multi)
-        between = j > 0 and i < last  # a time strictly between two source frames
+        between = t > 0  # a time strictly between two source frames
         cut = between and (
             bool(fa.props.get("_SceneChangeNext", 0))
             or bool(fb.props.get("_SceneChangePrev", 0))
@@ -208,8 +277,11 @@ def _serve(clip: vs.VideoNode, multi: int, engine: Engine, sc: bool, sc_threshol
             frames = {i: fa, i + 1: fb}
             x = engine.interpolate(i, t, lambda k: engine.to_tensor(planes(frames[k])))
             data = engine.to_planes(x, np_dtype)
-            for p in range(3):
-                np.copyto(np.asarray(out[p]), data[p])
+            if gray:
+                np.copyto(np.asarray(out[0]), data.mean(axis=0, dtype=np.float32).astype(np_dtype))
+            else:
+                for p in range(3):
+                    np.copyto(np.asarray(out[p]), data[p])
             for key in ("_SceneChangeNext", "_SceneChangePrev"):
                 props.pop(key, None)
             props["RifeTimestep"] = float(engine.timestep_used(t))
@@ -217,10 +289,10 @@ def _serve(clip: vs.VideoNode, multi: int, engine: Engine, sc: bool, sc_threshol
             props["RifeTimestep"] = 0.0
         if cut:
             props["RifeSceneCut"] = 1
-        if duration is not None:
-            props["_DurationNum"], props["_DurationDen"] = duration
+        if fps.numerator > 0:
+            props["_DurationNum"], props["_DurationDen"] = fps.denominator, fps.numerator
         elif "_DurationNum" in fa.props:
-            d = Fraction(fa.props["_DurationNum"], fa.props["_DurationDen"]) / multi
+            d = Fraction(fa.props["_DurationNum"], fa.props["_DurationDen"]) / retime.factor
             props["_DurationNum"], props["_DurationDen"] = d.numerator, d.denominator
         return out
 

