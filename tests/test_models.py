@@ -154,3 +154,11 @@ def test_no_encoder_no_encoder_calls() -> None:
     frames = {i: torch.rand(1, 3, 32, 32) for i in range(3)}
     engine.interpolate(0, Fraction(1, 3), frames.__getitem__)
     assert engine.encoder_calls == 0 and engine.network_calls == 1
+
+
+def test_paper_model_through_the_filter(tmp_path: Path) -> None:
+    path = save(random_state(registry.PAPER), tmp_path / "flownet_paper.pkl", prefix="")
+    src = random_clip(2, 40, 24, seed=4)
+    out = vsrife.RIFE(src, 4, model=str(path))
+    assert [out.get_frame(k).props["RifeTimestep"] for k in range(4)] == [0.0, 0.25, 0.5, 0.75]  # bisection
+    assert all(np.isfinite(planes(out.get_frame(k))).all() for k in range(8))

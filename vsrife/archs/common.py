@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -23,6 +25,17 @@ class Warp:
         self.grid = torch.cat((xs, ys), 1)
         # flow in pixels -> offset in normalised [-1, 1] coordinates (align_corners=True)
         self.norm = torch.tensor([(width - 1.0) / 2.0, (height - 1.0) / 2.0], device=device).view(1, 2, 1, 1)
+        self._halvings: list[Warp] = []
+        self._lock = threading.Lock()
+
+    def halvings(self, levels: int) -> list[Warp]:
+        """Warps for this size halved 1..``levels`` times (for networks that warp feature
+        pyramids), built on first use and kept."""
+        with self._lock:
+            while len(self._halvings) < levels:
+                k = len(self._halvings) + 1
+                self._halvings.append(Warp(self.height >> k, self.width >> k, self.grid.device))
+            return self._halvings[:levels]
 
     def __call__(self, x: Tensor, flow: Tensor) -> Tensor:
         dtype = x.dtype

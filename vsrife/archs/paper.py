@@ -165,9 +165,7 @@ class IFNetPaper(nn.Module):
         weight = torch.sigmoid(mask)
         merged = warped0 * weight + warped1 * (1 - weight)
 
-        # Grids for the ContextNet levels; built per call (a few tiny tensors) to keep the module stateless.
-        device = warp.grid.device
-        warps = [Warp(height >> k, width >> k, device) for k in range(1, _CONTEXT_LEVELS + 1)]
+        warps = warp.halvings(_CONTEXT_LEVELS)  # grids for the ContextNet levels, built once per size
         ctx0 = self.contextnet(img0, flow[:, :2], warps)
         ctx1 = self.contextnet(img1, flow[:, 2:4], warps)
         res = self.unet(img0, img1, warped0, warped1, mask, flow, ctx0, ctx1)[:, :3] * 2 - 1
