@@ -92,23 +92,24 @@ def script_clip(env: dict):
         if not hasattr(core, "bs"):
             raise vs.Error("vsrife: reading video files needs BestSource: pip install vapoursynth-bestsource")
         clip = core.bs.VideoSource(source)
-        props = clip.get_frame(0).props
-        matrix = int(props.get("_Matrix", 2))
-        matrix_s = "709" if matrix in (0, 2) else None
-        kw = {"matrix_in_s": matrix_s} if matrix_s else {}
-        rgb = clip.resize.Bicubic(format=vs.RGBS, **kw) if clip.format.color_family != vs.RGB else clip.resize.Point(format=vs.RGBS)
     else:
         from .synthetic import clip_from_frames, demo_frames
 
         w, h = (int(v) for v in env.get("size", "448x256").split("x"))
-        rgb = clip_from_frames(demo_frames(w, h))
+        clip = clip_from_frames(demo_frames(w, h))
     frames = int(env.get("frames", "0"))
     if frames:
-        rgb = rgb[: min(frames, rgb.num_frames)]
-    model = env.get("model") or None
-    device = env.get("device") or None
-    out = RIFE(rgb, int(env.get("multi", "2")), model=model, device=device, scale=float(env.get("scale", "1.0")))
-    return out.resize.Bicubic(format=vs.YUV420P8, matrix_s="709", dither_type="error_diffusion")
+        clip = clip[: min(frames, clip.num_frames)]
+    rate: dict[str, int] = {}
+    if env.get("fps"):
+        num, _, den = env["fps"].partition("/")
+        rate = {"fps_num": int(num), "fps_den": int(den or 1)}
+    out = RIFE(clip, int(env.get("multi", "2")), **rate, model=env.get("model") or None,
+               device=env.get("device") or None, scale=float(env.get("scale", "1.0")),
+               held_frames=env.get("held") == "1")
+    if out.format.color_family == vs.RGB:  # y4m carries YUV
+        out = out.resize.Bicubic(format=vs.YUV420P8, matrix_s="709", dither_type="error_diffusion")
+    return out
 
 
 def _ffmpeg() -> str:
@@ -141,7 +142,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         vpy.write_text(VPY)
         vs_args = {"source": os.path.abspath(args.input) if args.input else "", "multi": str(args.multi),
                    "model": args.model or "", "device": args.device or "", "scale": str(args.scale),
-                   "frames": str(args.frames or 0), "size": args.size}
+                   "frames": str(args.frames or 0), "size": args.size, "fps": args.fps or "",
+                   "held": "1" if args.held_frames else ""}
         pipe_cmd = [_vspipe(), "-c", "y4m", "-p"]
         for k, v in vs_args.items():
             pipe_cmd += ["-a", f"{k}={v}"]
@@ -201,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     it.add_argument("input", nargs="?", help="video file (read with BestSource); omitted: a demo clip panning over real photographs")
     it.add_argument("-o", "--output", default="out/vsrife_demo.mkv")
     it.add_argument("--multi", type=int, default=2)
+    it.add_argument("--fps", default=None, help="target frame rate instead of --multi, e.g. 60000/1001")
+    it.add_argument("--held-frames", action="store_true", help="interpolate across held (repeated) frames")
     it.add_argument("--model", default=None)
     it.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA if available)")
     it.add_argument("--scale", type=float, default=1.0)
