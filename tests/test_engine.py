@@ -61,7 +61,7 @@ def test_bisect_depth_reaches_every_timestep_closely(multi: int) -> None:
 
 def test_warp_zero_flow_is_identity() -> None:
     x = torch.rand(1, 3, 16, 24)
-    assert torch.allclose(Warp(16, 24)(x, torch.zeros(1, 2, 16, 24)), x, atol=1e-6)
+    assert torch.allclose(Warp(16, 24)(x, torch.zeros(1, 2, 16, 24)), x, atol=1e-5)  # linspace rounding
 
 
 def test_warp_integer_flow_shifts() -> None:
