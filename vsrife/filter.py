@@ -252,10 +252,23 @@ def RIFE(
     out = _serve(work, schedule, engine, sc, sc_threshold)
     if work is clip:
         return out
-    # Back to the input's format; source instants come from the input itself, untouched.
+    # Back to the input's format. Every frame that shows a real source frame (its own instant, or
+    # held across a cut) comes from the input itself, untouched: the YUV -> RGB -> YUV round trip
+    # is not lossless for subsampled chroma.
     back = from_work(out, fmt, colour)
-    originals = _retimed(source, schedule).std.SetFrameProps(RifeTimestep=0.0)
-    return back.std.FrameEval(lambda n: originals if retime.position(n)[1] == 0 else back, clip_src=[originals, back])
+    this = _retimed(source, schedule).std.SetFrameProps(RifeTimestep=0.0)
+    held_this = this.std.SetFrameProps(RifeSceneCut=1)
+    held_next = _retimed(source[1:] + source[-1], schedule).std.SetFrameProps(RifeTimestep=0.0, RifeSceneCut=1)
+
+    def pick(n: int, f: vs.VideoFrame) -> vs.VideoNode:
+        t = retime.position(n)[1]
+        if t == 0:
+            return this
+        if f.props.get("RifeSceneCut"):
+            return held_next if t >= Fraction(1, 2) else held_this
+        return back
+
+    return back.std.FrameEval(pick, prop_src=out, clip_src=[this, held_this, held_next, back])
 
 
 def _retimed(clip: vs.VideoNode, schedule: Schedule) -> vs.VideoNode:
