@@ -127,7 +127,9 @@ class EngineConfig:
 class Engine:
     def __init__(self, cfg: EngineConfig, net: nn.Module, cache_capacity: int = 16) -> None:
         self.cfg = cfg
-        self.net = net.to(device=cfg.device, dtype=cfg.dtype).eval().requires_grad_(False)
+        # channels-last: oneDNN (CPU) and cuDNN (tensor cores) run these convolutions faster in NHWC
+        # (HDv3 at 640x352 on the CPU: 0.37 s -> 0.27 s per frame).
+        self.net = net.to(device=cfg.device, dtype=cfg.dtype, memory_format=torch.channels_last).eval().requires_grad_(False)
         self.ph, self.pw = padded_size(cfg.height, cfg.width, cfg.spec.pad_multiple(cfg.scale))
         self.warp = Warp(self.ph, self.pw, cfg.device)
         self.cache = ComputeCache(cache_capacity)
@@ -140,7 +142,7 @@ class Engine:
         """Planes (3 arrays H x W, any float dtype) -> padded 1 x 3 x Hp x Wp tensor on the device."""
         x = torch.from_numpy(np.stack(planes)).unsqueeze(0)
         x = x.to(self.cfg.device, non_blocking=True).to(self.cfg.dtype)
-        return pad_replicate(x, self.ph, self.pw)
+        return pad_replicate(x, self.ph, self.pw).contiguous(memory_format=torch.channels_last)
 
     def to_planes(self, x: Tensor, dtype: np.dtype) -> np.ndarray:
         """Padded tensor -> 3 x H x W array of ``dtype`` on the host, cropped to the frame size."""
