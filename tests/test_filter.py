@@ -278,3 +278,27 @@ def test_model_accepts_state_dict_and_path(hdv3_path: str, hdv3_state: dict) -> 
     b = planes(vsrife.RIFE(src, model=hdv3_state).get_frame(1))
     c = planes(vsrife.RIFE(src, model="hdv3").get_frame(1))
     assert np.array_equal(a, b) and np.array_equal(a, c)
+
+
+def test_compute_precision_rules() -> None:
+    from dataclasses import replace
+
+    from vsrife import registry
+    from vsrife.filter import compute_dtype
+
+    cuda, cpu, spec = torch.device("cuda", 0), torch.device("cpu"), registry.HDV3
+    assert compute_dtype(vs.RGBH, cuda, spec) == torch.float16
+    assert compute_dtype(vs.GRAYH, cuda, spec) == torch.float16
+    assert compute_dtype(vs.RGBS, cuda, spec) == torch.float32
+    assert compute_dtype(vs.RGBH, cpu, spec) == torch.float32
+    assert compute_dtype(vs.RGBH, cuda, replace(spec, precisions=("fp32",))) == torch.float32
+
+
+@pytest.mark.gpu
+def test_cuda_half_runs_and_matches_fp32(hdv3_path: str) -> None:
+    src = random_clip(3, 96, 64, seed=12)
+    full = planes(vsrife.RIFE(src, model=hdv3_path, device="cuda").get_frame(1))
+    half = planes(vsrife.RIFE(src.resize.Point(format=vs.RGBH), model=hdv3_path, device="cuda").get_frame(1))
+    assert np.abs(full - half.astype(np.float32)).mean() < 2e-3
+    cpu = planes(vsrife.RIFE(src, model=hdv3_path, device="cpu").get_frame(1))
+    assert np.abs(full - cpu).max() < 1e-3

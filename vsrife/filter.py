@@ -56,10 +56,11 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device("cuda", index)
 
 
-def compute_dtype(work_format: int, device: torch.device) -> torch.dtype:
+def compute_dtype(work_format: int, device: torch.device, spec: ModelSpec) -> torch.dtype:
     """32-bit float input computes in fp32. Half-float input (RGBH/GRAYH) computes in fp16 on CUDA
-    (tensor cores); on CPU, where fp16 convolutions are slow and bf16 loses precision, in fp32."""
-    if work_format in (vs.RGBH, vs.GRAYH) and device.type == "cuda":
+    (tensor cores) where the model supports it; on CPU, where fp16 convolutions are slow and bf16
+    autocast lost too much precision in our measurement, in fp32."""
+    if work_format in (vs.RGBH, vs.GRAYH) and device.type == "cuda" and "fp16" in spec.precisions:
         return torch.float16
     return torch.float32
 
@@ -246,7 +247,7 @@ def RIFE(
     source = schedule.source
     colour = read_colour(source, source.get_frame(0).props) if fmt.color_family == vs.YUV else None
     work = to_work(source, colour)
-    cfg = EngineConfig(spec, dev, compute_dtype(work.format.id, dev), clip.height, clip.width, scale, bisect_depth, ensemble)
+    cfg = EngineConfig(spec, dev, compute_dtype(work.format.id, dev, spec), clip.height, clip.width, scale, bisect_depth, ensemble)
     engine = Engine(cfg, build_network(spec, sd), cache_capacity=2 * steps + 4 * vs.core.num_threads + 4)
     log.info("RIFE: model %s on %s (%s), padded to %dx%d", spec.name, dev, cfg.dtype, engine.pw, engine.ph)
     out = _serve(work, schedule, engine, sc, sc_threshold)

@@ -52,6 +52,8 @@ class ModelSpec:
     arbitrary_timestep: bool = True
     ensemble: bool = False
     encoder_channels: int = 0
+    precisions: tuple[str, ...] = ("fp32", "fp16")
+    """Compute precisions the network is accurate in (warping runs in fp32 regardless)."""
     scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
     ignore_prefixes: tuple[str, ...] = ()
     aliases: tuple[str, ...] = field(default=())
