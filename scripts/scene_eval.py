@@ -42,7 +42,7 @@ from vsrife.synthetic import photo  # noqa: E402
 core = vs.core
 
 REF_WIDTH = 320  # speeds and zoom geometry are given at this output width
-SWEEP = [round(0.03 + 0.01 * i, 2) for i in range(13)]  # 0.03 .. 0.15
+SWEEP = [round(0.004 + 0.001 * i, 3) for i in range(13)]  # 0.004 .. 0.016
 MV_THSCD1, MV_THSCD2 = 400, 130  # MVTools' documented SCDetection defaults (not passed explicitly)
 
 
@@ -348,7 +348,7 @@ def main() -> int:
         det = {int(k) for k in boundary[diffs > thr]}
         s = score(det, cuts, flash)
         mark = "  <- default" if abs(thr - DEFAULT_THRESHOLD) < 1e-9 else ""
-        print(f"  {thr:9.2f} {len(s['missed']):6d} {len(s['false']):5d} {len(s['flash']):14d} "
+        print(f"  {thr:9.3f} {len(s['missed']):6d} {len(s['false']):5d} {len(s['flash']):14d} "
               f"{s['precision']:9.2f} {s['recall']:6.2f}{mark}")
     return 0
 

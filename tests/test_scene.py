@@ -1,0 +1,105 @@
+"""vsrife.scene: cuts found, motion and fades not cut, prop semantics, tiny frames, formats, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import vapoursynth as vs
+
+from vsrife.scene import DEFAULT_THRESHOLD, pair_differences, scene_changes
+from vsrife.synthetic import clip_from_frames, photo, window
+
+W, H = 160, 96
+
+
+def _diffs(clip: vs.VideoNode) -> list[float]:
+    return [float(f.props["PlaneStatsAverage"]) for f in pair_differences(clip).frames()]
+
+
+def _pan(name: str, n: int, dx: float, dy: float, x0: float = 40, y0: float = 40) -> list[np.ndarray]:
+    img = photo(name)
+    return [window(img, x0 + dx * t, y0 + dy * t, W, H) for t in range(n)]
+
+
+@pytest.mark.parametrize(("a", "b"), [("astronaut", "coffee"), ("brick", "grass"), ("grass", "gravel"), ("camera", "moon")])
+def test_cut_between_photographs_is_detected(a: str, b: str) -> None:
+    marked = scene_changes(clip_from_frames(_pan(a, 2, 1, 0) + _pan(b, 2, 1, 0)))
+    assert [marked.get_frame(n).props["_SceneChangeNext"] for n in range(4)] == [0, 1, 0, 0]
+
+
+@pytest.mark.parametrize("speed", [0.5, 2, 4.5])  # px/frame at 160 wide (up to 9 px/frame at 320)
+@pytest.mark.parametrize("name", ["astronaut", "gravel", "brick"])
+def test_pans_are_not_cut(name: str, speed: float) -> None:
+    diffs = _diffs(clip_from_frames(_pan(name, 4, speed * 0.8, speed * 0.6)))
+    assert max(diffs) < DEFAULT_THRESHOLD, diffs
+    assert diffs[-1] == 0
+
+
+def test_slow_fade_is_not_cut() -> None:
+    frames = [f * np.float32(g) for f, g in zip(_pan("moon", 8, 1, 0), np.linspace(1.0, 0.3, 8))]
+    assert max(_diffs(clip_from_frames(frames))) < DEFAULT_THRESHOLD
+
+
+def test_prop_semantics() -> None:
+    marked = scene_changes(clip_from_frames(_pan("astronaut", 3, 1, 1) + _pan("coffee", 3, 1, 0)))
+    props = [marked.get_frame(n).props for n in range(6)]
+    assert [p["_SceneChangeNext"] for p in props] == [0, 0, 1, 0, 0, 0]
+    assert [p["_SceneChangePrev"] for p in props] == [0, 0, 0, 1, 0, 0]
+    assert props[2]["SceneDiffNext"] > DEFAULT_THRESHOLD
+    assert props[5]["SceneDiffNext"] == 0
+
+
+@pytest.mark.parametrize(("w", "h"), [(1, 1), (3, 2), (2, 7), (17, 5), (300, 9)])
+def test_tiny_and_odd_frames(w: int, h: int) -> None:
+    clip = vs.core.std.BlankClip(format=vs.GRAY8, width=w, height=h, length=3, color=0)
+    clip = clip[:2] + clip[2].std.Invert()  # black, black, white
+    diffs = _diffs(clip)
+    assert len(diffs) == 3 and diffs[0] < 1e-6 and diffs[2] == 0
+    marked = scene_changes(clip)
+    assert [marked.get_frame(n).props["_SceneChangeNext"] for n in range(3)] == [0, 1, 0]
+
+
+def test_single_frame_clip() -> None:
+    clip = vs.core.std.BlankClip(format=vs.RGBS, width=8, height=8, length=1)
+    assert _diffs(clip) == [0]
+    props = scene_changes(clip).get_frame(0).props
+    assert props["_SceneChangeNext"] == 0 and props["_SceneChangePrev"] == 0
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [vs.RGBS, vs.RGBH, vs.RGB24, vs.RGB48, vs.GRAYS, vs.GRAYH, vs.GRAY8, vs.GRAY16, vs.YUV420P8, vs.YUV444P10, vs.YUV422P16, vs.YUV444PS],
+)
+def test_every_format_family(fmt: int) -> None:
+    src = clip_from_frames(_pan("astronaut", 2, 1, 0) + _pan("coffee", 2, 1, 0))
+    kw = {} if vs.core.get_video_format(fmt).color_family == vs.RGB else {"matrix_s": "709"}
+    clip = src.resize.Bicubic(format=fmt, **kw)
+    marked = scene_changes(clip)
+    assert [marked.get_frame(n).props["_SceneChangeNext"] for n in range(4)] == [0, 1, 0, 0]
+    assert marked.format.id == clip.format.id
+
+
+def test_threads_give_same_values(core: vs.Core) -> None:
+    clip = clip_from_frames(_pan("brick", 3, 2, 1) + _pan("grass", 3, 1, 0))
+    core.num_threads = 1
+    serial = _diffs(clip)
+    core.num_threads = 4
+    node = pair_differences(clip)
+    futures = [node.get_frame_async(n) for n in reversed(range(6))]
+    parallel = [float(f.result().props["PlaneStatsAverage"]) for f in reversed(futures)]
+    assert serial == parallel
+
+
+@pytest.mark.parametrize("threshold", [0, -0.1, 1.5, float("nan"), "0.1", True])
+def test_threshold_validated(threshold: object) -> None:
+    clip = vs.core.std.BlankClip(format=vs.GRAY8, width=8, height=8, length=2)
+    with pytest.raises(vs.Error, match="scene_changes: threshold"):
+        scene_changes(clip, threshold)  # type: ignore[arg-type]
+
+
+def test_bad_clips_rejected() -> None:
+    with pytest.raises(vs.Error, match="scene_changes: clip"):
+        scene_changes("not a clip")  # type: ignore[arg-type]
+    var = vs.core.std.Splice([vs.core.std.BlankClip(width=8, height=8, length=1), vs.core.std.BlankClip(width=16, height=8, length=1)], mismatch=True)
+    with pytest.raises(vs.Error, match="scene_changes: clips of variable"):
+        scene_changes(var)
