@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import vsrife
 from conftest import planes, random_clip
 from vsrife.engine import default_bisect_depth, nearest_dyadic
+from vsrife.filter import MIN_UNEVEN_DEPTH
 from vsrife.timing import Retime
 
 # ------------------------------------------------------------------------------------ strategies
@@ -268,6 +269,8 @@ def _check_timing(src: vs.VideoNode, out: vs.VideoNode, factor: Fraction) -> Non
     assert out.fps == out_fps
     assert out.format.id == src.format.id and (out.width, out.height) == (src.width, src.height)
     depth = default_bisect_depth(max(2, ceil(factor)))
+    if factor.denominator != 1:
+        depth = max(depth, MIN_UNEVEN_DEPTH)  # uneven rates get at least eighths
     total = Fraction(0)
     for k in range(out.num_frames):
         f = out.get_frame(k)
@@ -282,7 +285,8 @@ def _check_timing(src: vs.VideoNode, out: vs.VideoNode, factor: Fraction) -> Non
             assert same_planes(f, src.get_frame(i)), k  # bit-exact source frame
         else:
             assert ts == float(nearest_dyadic(t, depth)), (k, t, ts)  # the nearest instant bisection reaches
-            assert abs(Fraction(ts) - t) <= 1 / (4 * factor)  # the documented bound
+            bound = 1 / (4 * factor) if factor.denominator == 1 else Fraction(1, 2 ** (MIN_UNEVEN_DEPTH + 1))
+            assert abs(Fraction(ts) - t) <= bound  # the documented bound
             assert not same_planes(f, src.get_frame(i))
     src_duration = Fraction(n) / src.fps
     assert src_duration <= total < src_duration + 1 / out_fps  # same duration within one output frame
@@ -339,9 +343,8 @@ def test_lowering_60_to_50(hdv3_path: str) -> None:
     _check_timing(src, out, Fraction(5, 6))
     # output k shows source time 6k/5: k = 0 and 5 are source frames 0 and 6
     assert np.array_equal(planes(out.get_frame(5)), planes(src.get_frame(6)))
-    # the default bisection depth for a lowering factor is 1: every in-between instant is drawn at t = 1/2
-    # (within the documented 1 / (4 * factor) = 0.3 source frames of the asked t = 0.2 .. 0.8)
-    assert [out.get_frame(k).props["RifeTimestep"] for k in range(6)] == [0.0, 0.5, 0.5, 0.5, 0.5, 0.0]
+    # uneven rates bisect to eighths by default: t = 0.2 .. 0.8 are drawn at the nearest eighth
+    assert [out.get_frame(k).props["RifeTimestep"] for k in range(6)] == [0.0, 0.25, 0.375, 0.625, 0.75, 0.0]
 
 
 def test_lowering_60_to_50_with_deeper_bisection(hdv3_path: str) -> None:

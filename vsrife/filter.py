@@ -129,6 +129,9 @@ def build_network(spec: ModelSpec, sd: Mapping[str, Tensor]) -> torch.nn.Module:
 # ------------------------------------------------------------------------------------ the filter
 
 
+MIN_UNEVEN_DEPTH = 3
+
+
 def resolve_rate(
     multi: int, factor_num: int | None, factor_den: int, fps_num: int | None, fps_den: int
 ) -> tuple[Fraction | None, Fraction | None]:
@@ -196,7 +199,8 @@ def RIFE(
     :param sc_threshold: Threshold of the built-in detector (0..1).
     :param bisect_depth: For midpoint-only models (HDv3): timesteps are reached by repeated
                         bisection, to the nearest multiple of ``1 / 2**bisect_depth``. Default:
-                        exact for power-of-two ``multi``, within ``1 / (4 * factor)`` otherwise.
+                        exact for power-of-two ``multi``, within ``1 / (4 * multi)`` for other
+                        integers, and at least 3 (eighths) for uneven rates and variable-rate timing.
     :param ensemble:    Also run each pair in reverse order and average (4.0-4.20): smoother in
                         uncertain areas, twice the cost. ``vsrife models list`` shows which models have it.
     :param timecodes:   Frame start times of a variable-rate source: a Matroska v2 timecodes file
@@ -241,6 +245,10 @@ def RIFE(
     steps = ceil(retime.num_frames / retime.src_frames)  # output frames per source interval, about
     if bisect_depth is None:
         bisect_depth = default_bisect_depth(max(2, steps))
+        if not (isinstance(retime, Retime) and retime.factor.denominator == 1):
+            # uneven timesteps (5/2, 60 -> 50, variable rate): at least eighths, so no in-between
+            # frame lands more than 1/16 of an interval away from its instant
+            bisect_depth = max(bisect_depth, MIN_UNEVEN_DEPTH)
     elif isinstance(bisect_depth, bool) or not isinstance(bisect_depth, int) or not 1 <= bisect_depth <= 10:
         raise _error(f"bisect_depth must be an integer from 1 to 10, got {bisect_depth!r}")
 
