@@ -15,9 +15,9 @@ import vapoursynth as vs
 from torch import Tensor
 
 from . import registry, store
+from .colour import from_work, read_colour, to_work
 from .engine import Engine, EngineConfig, default_bisect_depth
 from .registry import ModelSpec
-from .colour import from_work, read_colour, to_work
 from .scene import DEFAULT_THRESHOLD, pair_differences
 from .schedule import HELD_THRESHOLD, Schedule, ScheduleError, plan
 from .timing import Retime
@@ -25,6 +25,7 @@ from .timing import Retime
 log = logging.getLogger("vsrife")
 
 FUNC = "RIFE"
+
 
 def _error(msg: str) -> vs.Error:
     return vs.Error(f"{FUNC}: {msg}")
