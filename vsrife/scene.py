@@ -46,10 +46,12 @@ SEARCH = 4  # full search radius on the half-size copy (pixels of that copy)
 MAX_GAIN = 1.5
 
 
-def _luma_small(clip: vs.VideoNode) -> vs.VideoNode:
-    w = min(clip.width, METRIC_WIDTH)
+def luma_small(clip: vs.VideoNode, width: int, min_size: int = 1) -> vs.VideoNode:
+    """Luma as GRAYS, shrunk to at most ``width`` pixels wide (aspect kept); frames smaller than
+    ``min_size`` in either dimension are stretched to it."""
+    w = min(clip.width, width)
     h = max(round(clip.height * w / clip.width), 1)
-    w, h = max(w, MIN_SIZE), max(h, MIN_SIZE)  # tiny frames are stretched to that
+    w, h = max(w, min_size), max(h, min_size)
     kw = {"matrix_s": "709"} if clip.format.color_family == vs.RGB else {}
     return clip.resize.Bilinear(w, h, format=vs.GRAYS, **kw)
 
@@ -136,7 +138,7 @@ def pair_metric(a: np.ndarray, b: np.ndarray) -> float:
 def pair_differences(clip: vs.VideoNode) -> vs.VideoNode:
     """A clip whose frame n carries ``PlaneStatsAverage`` = the scene metric between frames n and
     n+1 (0 for the last frame). Its frames are small GRAYS luma copies; only the prop matters."""
-    small = _luma_small(clip)
+    small = luma_small(clip, METRIC_WIDTH, MIN_SIZE)
     last = clip.num_frames - 1
     following = small[1:] + small[-1] if clip.num_frames > 1 else small
 

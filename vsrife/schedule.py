@@ -21,12 +21,15 @@ from fractions import Fraction
 
 import vapoursynth as vs
 
+from .scene import luma_small
 from .timing import Retime, Timeline, read_timecodes, starts_from_durations
 
 HELD_THRESHOLD = 0.004
 """Mean absolute luma difference (0..1, on a copy at most 128 pixels wide) below which a frame
 counts as a repeat of the previous one. Codec noise on a held anime frame measures about 0.001;
 the slowest real pans measure well above 0.01."""
+
+HELD_WIDTH = 128
 
 MAX_HOLD = 4
 """A run of identical frames longer than this is a still shot, not a held drawing: all its frames
@@ -108,10 +111,7 @@ def source_times(clip: vs.VideoNode, timecodes: str | Sequence[float] | None) ->
 
 def distinct_frames(clip: vs.VideoNode, threshold: float = HELD_THRESHOLD, max_hold: int = MAX_HOLD) -> list[int]:
     """Indices of the frames that are not repeats of the frame before (see module docs)."""
-    w = min(clip.width, 128)
-    h = max(1, round(clip.height * w / clip.width))
-    kw = {"matrix_s": "709"} if clip.format.color_family == vs.RGB else {}
-    small = clip.resize.Bilinear(w, h, format=vs.GRAYS, **kw)
+    small = luma_small(clip, HELD_WIDTH)
     diffs = small.std.PlaneStats(small[0] + small[:-1]) if clip.num_frames > 1 else small.std.PlaneStats()
     same = [i > 0 and float(f.props["PlaneStatsDiff"]) < threshold for i, f in enumerate(diffs.frames(close=True))]
     keys: list[int] = []

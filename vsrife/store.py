@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -308,6 +307,3 @@ def fetch(spec: ModelSpec, *, directory: Path | None = None, timeout: float = DE
         + f". If this machine is offline, download {spec.filename} elsewhere and copy it into {directory}."
     )
 
-
-def remove_downloads(directory: Path | None = None) -> None:
-    shutil.rmtree((directory or model_dir()) / "downloads", ignore_errors=True)
