@@ -98,3 +98,109 @@ def psnr(a: np.ndarray, b: np.ndarray, margin: int = 0, peak: float = 1.0) -> fl
         b = b[..., margin:-margin, margin:-margin]
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(peak * peak / mse)
+
+
+# ------------------------------------------------------------------------------------ clips and weights
+
+OWN_PROPS = frozenset({
+    "_DurationNum", "_DurationDen", "_AbsoluteTime", "_SceneChangeNext", "_SceneChangePrev",
+    "RifeTimestep", "RifeSceneCut", "RifeSceneDiff", "RifeSceneEvidence",
+})
+"""Properties RIFE sets on every output frame (timing and scene decisions)."""
+
+
+def planes(frame) -> np.ndarray:
+    return np.stack([np.asarray(frame[p]) for p in range(frame.format.num_planes)])
+
+
+def arrays(frame) -> list[np.ndarray]:
+    return [np.asarray(frame[p]) for p in range(frame.format.num_planes)]
+
+
+def same_frames(a, b) -> bool:
+    """Same format and every plane bit-identical (any subsampling)."""
+    return a.format.id == b.format.id and all(np.array_equal(x, y) for x, y in zip(arrays(a), arrays(b)))
+
+
+def random_clip(n: int, width: int, height: int, fmt=None, seed: int = 0, fps: tuple[int, int] = (24, 1)):
+    """A smooth random image moving right/down by a pixel per frame (same shot: the scene detector
+    does not cut inside it even at 32 x 32, where faster motion is a large part of the frame)."""
+    import torch
+    import vapoursynth as vs
+
+    fmt = vs.RGBS if fmt is None else fmt
+    rng = np.random.default_rng(seed)
+    ch, cw = max(2, (height + 16) // 8), max(2, (width + 16) // 8)
+    coarse = torch.from_numpy(rng.random((1, 3, ch, cw), dtype=np.float32))
+    big = torch.nn.functional.interpolate(coarse, size=(height + n + 1, width + n + 1), mode="bicubic")[0]
+    big = big.clamp(0, 1).numpy()
+    dtype = np.float16 if fmt == vs.RGBH else np.float32
+    frames = [big[:, k : k + height, k : k + width].astype(dtype) for k in range(n)]
+    return clip_of(frames, fmt, fps)
+
+
+def clip_of(frames, fmt=None, fps: tuple[int, int] = (24, 1)):
+    """A clip of the given 3 x H x W arrays (RGBS unless ``fmt`` says RGBH)."""
+    import vapoursynth as vs
+
+    fmt = vs.RGBS if fmt is None else fmt
+    _, h, w = frames[0].shape
+    blank = vs.core.std.BlankClip(format=fmt, width=w, height=h, length=len(frames), fpsnum=fps[0], fpsden=fps[1])
+
+    def fill(n: int, f):
+        out = f.copy()
+        for p in range(3):
+            np.copyto(np.asarray(out[p]), frames[n][p])
+        return out
+
+    return blank.std.ModifyFrame(blank, fill)
+
+
+def convert(rgbs, fmt: int):
+    """An RGBS clip in another format: YUV by BT.709 limited range, GRAY = the R plane."""
+    import vapoursynth as vs
+
+    family = vs.core.get_video_format(fmt).color_family
+    if family == vs.YUV:
+        return rgbs.resize.Bicubic(format=fmt, matrix=1, range=0)
+    if family == vs.GRAY:
+        return rgbs.std.ShufflePlanes(0, vs.GRAY).resize.Point(format=fmt)
+    return rgbs.resize.Point(format=fmt)
+
+
+def vfr_clip(durations, width: int = 32, height: int = 32, seed: int = 0):
+    """A variable-rate clip (fps 0) whose frame i lasts ``durations[i]`` (Fractions, seconds)."""
+    import vapoursynth as vs
+
+    base = random_clip(len(durations), width, height, seed=seed)
+    parts = [base[i].std.AssumeFPS(fpsnum=d.denominator, fpsden=d.numerator) for i, d in enumerate(durations)]
+    clip = vs.core.std.Splice(parts, mismatch=True)
+    assert clip.fps == 0
+    return clip
+
+
+def durations(clip) -> list:
+    """Every frame's ``_DurationNum/_DurationDen`` as a Fraction."""
+    from fractions import Fraction
+
+    return [Fraction(f.props["_DurationNum"], f.props["_DurationDen"]) for f in clip.frames()]
+
+
+def random_state(spec, seed: int = 0) -> dict:
+    """Random weights for a registered network (betas perturbed so they are not all ones)."""
+    import torch
+
+    torch.manual_seed(seed)
+    net = spec.build()
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith("beta"):
+                p.copy_(1.0 + 0.2 * torch.randn_like(p))
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+def save_state(sd: dict, path, prefix: str = "module."):
+    import torch
+
+    torch.save({prefix + k: v for k, v in sd.items()}, path)
+    return path

@@ -10,7 +10,12 @@ import pytest
 import torch
 
 from vsrife.archs.common import Warp
-from vsrife.engine import ComputeCache, default_bisect_depth, dyadic_path, nearest_dyadic, pad_replicate, padded_size
+from vsrife.backends.torch_eager import PinnedPool, pad_replicate
+from vsrife.engine import ComputeCache, InferenceWorker, dyadic_path, padded_size
+from vsrife.timing import default_depth as default_bisect_depth
+from vsrife.timing import nearest_dyadic
+
+pytestmark = pytest.mark.unit
 
 
 @pytest.mark.parametrize(("h", "w", "m", "want"), [(1, 1, 32, (32, 32)), (720, 1280, 32, (736, 1280)), (64, 64, 64, (64, 64)), (65, 63, 64, (128, 64))])
@@ -113,3 +118,95 @@ class TestComputeCache:
         with pytest.raises(RuntimeError):
             cache.get("k", boom)
         assert cache.get("k", lambda: 7) == 7
+
+    def test_bounded_in_bytes(self) -> None:
+        cache = ComputeCache(100, max_bytes=10 * 4 * 1000)  # room for 10 tensors of 1000 floats
+        for k in range(50):
+            cache.get(k, lambda: torch.zeros(1000))
+            assert cache.bytes <= 10 * 4 * 1000
+        assert len(cache) == 10 and cache.bytes == 10 * 4000
+        assert cache.get(49, lambda: torch.ones(1)).numel() == 1000  # the newest are kept
+
+    def test_entries_in_use_are_never_evicted(self) -> None:
+        cache = ComputeCache(1)
+        started, release = threading.Event(), threading.Event()
+
+        def slow() -> int:
+            started.set()
+            release.wait(5)
+            return 1
+
+        th = threading.Thread(target=lambda: cache.get("slow", slow))
+        th.start()
+        started.wait(5)
+        for k in range(5):  # a flood of other entries while "slow" is being computed
+            cache.get(k, lambda k=k: k)
+        assert "slow" in cache._items
+        release.set()
+        th.join()
+        assert cache.get("slow", lambda: 2) in (1, 2)
+
+
+class TestInferenceWorker:
+    def test_calls_run_on_one_thread_in_order(self) -> None:
+        worker = InferenceWorker("test-worker")
+        seen: list[str] = []
+        results: list[int] = []
+
+        def job(i: int) -> int:
+            seen.append(threading.current_thread().name)
+            return i * i
+
+        threads = [threading.Thread(target=lambda i=i: results.append(worker.call(job, i))) for i in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert sorted(results) == [i * i for i in range(8)]
+        assert set(seen) == {"test-worker"}
+        assert worker.call(lambda: worker.call(lambda: 3)) == 3  # a call from the worker itself runs inline
+
+    def test_errors_reach_the_caller_and_the_worker_goes_on(self) -> None:
+        worker = InferenceWorker("test-errors")
+        with pytest.raises(ZeroDivisionError):
+            worker.call(lambda: 1 / 0)
+        assert worker.call(lambda: 5) == 5
+
+    def test_thread_stops_when_the_worker_is_freed(self) -> None:
+        import gc
+
+        worker = InferenceWorker("test-freed")
+        thread = worker.thread
+        assert worker.call(lambda: 1) == 1 and thread.is_alive()
+        del worker
+        gc.collect()
+        thread.join(5)
+        assert not thread.is_alive()
+
+
+class TestPinnedPool:
+    """The CUDA staging-buffer pool, driven with plain tensors and fake events (no GPU here)."""
+
+    class Event:
+        def __init__(self) -> None:
+            self.waited = 0
+
+        def synchronize(self) -> None:
+            self.waited += 1
+
+    def test_buffers_are_reused_after_their_copy_finished(self) -> None:
+        pool = PinnedPool((1, 3, 4, 4), torch.float32, alloc=lambda: torch.empty(1, 3, 4, 4))
+        a = pool.acquire()
+        ev = self.Event()
+        pool.release(a, ev)
+        b = pool.acquire()
+        assert b is a and ev.waited == 1 and pool.allocated == 1  # waited for the copy, then reused
+        c = pool.acquire()  # none free: a new one
+        assert c is not a and pool.allocated == 2
+
+    def test_pool_is_bounded(self) -> None:
+        pool = PinnedPool((1,), torch.float32, alloc=lambda: torch.empty(1), limit=2)
+        bufs = [pool.acquire() for _ in range(5)]
+        for b in bufs:
+            pool.release(b)
+        assert len(pool._free) == 2

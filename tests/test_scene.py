@@ -6,14 +6,16 @@ import numpy as np
 import pytest
 import vapoursynth as vs
 
-from vsrife.scene import DEFAULT_THRESHOLD, pair_differences, scene_changes
+from vsrife.scene import DEFAULT_THRESHOLD, SCORE_PROP, pair_differences, scene_changes
 from vsrife.synthetic import clip_from_frames, photo, window
+
+pytestmark = pytest.mark.graph
 
 W, H = 160, 96
 
 
 def _diffs(clip: vs.VideoNode) -> list[float]:
-    return [float(f.props["PlaneStatsAverage"]) for f in pair_differences(clip).frames()]
+    return [float(f.props[SCORE_PROP]) for f in pair_differences(clip).frames()]
 
 
 def _pan(name: str, n: int, dx: float, dy: float, x0: float = 40, y0: float = 40) -> list[np.ndarray]:
@@ -86,7 +88,7 @@ def test_threads_give_same_values(core: vs.Core) -> None:
     core.num_threads = 4
     node = pair_differences(clip)
     futures = [node.get_frame_async(n) for n in reversed(range(6))]
-    parallel = [float(f.result().props["PlaneStatsAverage"]) for f in reversed(futures)]
+    parallel = [float(f.result().props[SCORE_PROP]) for f in reversed(futures)]
     assert serial == parallel
 
 

@@ -1,8 +1,6 @@
-"""Rational frame-rate conversion: ``vsrife.timing.Retime`` (property-based) and ``vsrife.RIFE``
-with ``factor_num/factor_den`` and ``fps_num/fps_den`` (real HDv3, tiny clips).
-
-Everything here is exact integer / Fraction arithmetic: a float anywhere would drift over a long clip.
-"""
+"""The timing module on its own: constant-rate retiming (property-based), variable-rate timelines,
+split durations, timecode files, bounds. Exact integer / Fraction arithmetic throughout: a float
+anywhere would drift over a long clip."""
 
 from __future__ import annotations
 
@@ -16,11 +14,13 @@ import vapoursynth as vs
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import vsrife
-from conftest import planes, random_clip
-from vsrife.engine import default_bisect_depth, nearest_dyadic
-from vsrife.filter import MIN_UNEVEN_DEPTH
-from vsrife.timing import Retime
+from vsrife.timing import MAX_FRAMES, MAX_TABLE, ConstantRate, Split, Timeline, TimingError, read_timecodes
+
+pytestmark = pytest.mark.unit
+
+
+def Retime(factor: Fraction, n: int) -> ConstantRate:  # noqa: N802 - the spec's name for it
+    return ConstantRate(factor, n)
 
 # ------------------------------------------------------------------------------------ strategies
 
@@ -179,7 +179,7 @@ def select_every_length(n_in: int, cycle: int, offsets: list[int]) -> int:
 @example(Fraction(3), 1)
 def test_select_every_reproduces_floor_k_over_factor(factor: Fraction, n: int) -> None:
     r = Retime(factor, n)
-    cycle, offsets = r.select_every()
+    cycle, offsets = r.table()
     assert type(cycle) is int and all(type(o) is int for o in offsets)
     assert cycle >= 2 and offsets and all(0 <= o < cycle for o in offsets)  # what SelectEvery accepts
     assert offsets == sorted(offsets)
@@ -200,7 +200,7 @@ def test_select_every_reproduces_floor_k_over_factor(factor: Fraction, n: int) -
 @example(12, 5, 7)
 def test_select_every_against_real_std_selectevery(p: int, q: int, n: int) -> None:
     r = Retime(Fraction(p, q), n)
-    cycle, offsets = r.select_every()
+    cycle, offsets = r.table()
     blank = vs.core.std.BlankClip(format=vs.GRAY8, width=8, height=8, length=n)
 
     def tag(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
@@ -251,152 +251,141 @@ def test_retime_accepts_int_factor_as_fraction() -> None:
     assert r.position(4) == (1, Fraction(1, 3))
 
 
-# ------------------------------------------------------------------------------------ through the filter
 
 
-def same_planes(a: vs.VideoFrame, b: vs.VideoFrame) -> bool:
-    return a.format.id == b.format.id and all(
-        np.array_equal(np.asarray(a[p]), np.asarray(b[p])) for p in range(a.format.num_planes)
-    )
+# ------------------------------------------------------------------------------------ bounds
 
 
-def _check_timing(src: vs.VideoNode, out: vs.VideoNode, factor: Fraction) -> None:
-    """Frame count, fps, durations, passthrough of source instants and the timesteps used."""
-    n = src.num_frames
-    r = Retime(factor, n)
-    assert out.num_frames == r.num_frames == ceil(n * factor)
-    out_fps = src.fps * factor
-    assert out.fps == out_fps
-    assert out.format.id == src.format.id and (out.width, out.height) == (src.width, src.height)
-    depth = default_bisect_depth(max(2, ceil(factor)))
-    if factor.denominator != 1:
-        depth = max(depth, MIN_UNEVEN_DEPTH)  # uneven rates get at least eighths
-    total = Fraction(0)
-    for k in range(out.num_frames):
-        f = out.get_frame(k)
-        d = Fraction(f.props["_DurationNum"], f.props["_DurationDen"])
-        assert d == 1 / out_fps, k
-        total += d
-        i, t = r.position(k)
-        ts = f.props["RifeTimestep"]
-        assert all(np.isfinite(np.asarray(f[p], dtype=np.float64)).all() for p in range(f.format.num_planes))
-        if t == 0:
-            assert ts == 0.0
-            assert same_planes(f, src.get_frame(i)), k  # bit-exact source frame
-        else:
-            assert ts == float(nearest_dyadic(t, depth)), (k, t, ts)  # the nearest instant bisection reaches
-            bound = 1 / (4 * factor) if factor.denominator == 1 else Fraction(1, 2 ** (MIN_UNEVEN_DEPTH + 1))
-            assert abs(Fraction(ts) - t) <= bound  # the documented bound
-            assert not same_planes(f, src.get_frame(i))
-    src_duration = Fraction(n) / src.fps
-    assert src_duration <= total < src_duration + 1 / out_fps  # same duration within one output frame
+def test_output_length_is_bounded_before_anything_is_built() -> None:
+    with pytest.raises(TimingError, match="more than VapourSynth's limit"):
+        ConstantRate(Fraction(10**9), 100)
+    # a ratio whose table would be huge: refused, not built
+    with pytest.raises(TimingError, match="frame table"):
+        ConstantRate(Fraction(MAX_TABLE + 3, MAX_TABLE + 1), MAX_TABLE * 2)
+    assert ConstantRate(Fraction(1000), MAX_FRAMES // 1000).num_frames <= MAX_FRAMES  # long, but a small table
+    with pytest.raises(TimingError, match="variable-rate timing"):
+        Timeline((Fraction(0), Fraction(1)), Fraction(2), Fraction(MAX_TABLE))
 
 
-def test_factor_5_2(hdv3_path: str) -> None:
-    src = random_clip(4, 32, 32, seed=21, fps=(24, 1))
-    out = vsrife.RIFE(src, factor_num=5, factor_den=2, model=hdv3_path)
-    assert out.num_frames == 10 and out.fps == Fraction(60)
-    _check_timing(src, out, Fraction(5, 2))
-    assert [out.get_frame(k).props["RifeTimestep"] for k in range(5)] == [0.0, 0.375, 0.75, 0.25, 0.625]
+# ------------------------------------------------------------------------------------ variable rate
 
 
-def test_fps_24000_1001_to_60000_1001(hdv3_path: str) -> None:
-    src = random_clip(3, 32, 32, seed=22, fps=(24000, 1001))
-    out = vsrife.RIFE(src, fps_num=60000, fps_den=1001, model=hdv3_path)
-    assert out.fps == Fraction(60000, 1001) and out.num_frames == 8
-    _check_timing(src, out, Fraction(5, 2))
+def test_timeline_equals_constant_rate_for_constant_rate() -> None:
+    for n, fps, out in [(10, Fraction(24), Fraction(60)), (7, Fraction(24000, 1001), Fraction(60000, 1001))]:
+        tl = Timeline(tuple(Fraction(i) / fps for i in range(n)), Fraction(n) / fps, out)
+        rt = ConstantRate(out / fps, n, fps)
+        assert tl.num_frames == rt.num_frames
+        assert [tl.position(k) for k in range(tl.num_frames)] == [rt.position(k) for k in range(rt.num_frames)]
+        assert [tl.instant(k) for k in range(tl.num_frames)] == [rt.instant(k) for k in range(rt.num_frames)]
 
 
-def test_fps_25_to_60_on_yuv(hdv3_path: str) -> None:
-    # YUV input: source instants come from the input itself, interpolated ones through zimg
-    src = random_clip(3, 32, 32, seed=23, fps=(25, 1)).resize.Bicubic(format=vs.YUV420P8, matrix=1)
-    out = vsrife.RIFE(src, fps_num=60, model=hdv3_path)
-    assert out.fps == Fraction(60) and out.num_frames == ceil(3 * Fraction(12, 5)) == 8
-    _check_timing(src, out, Fraction(12, 5))
+def test_timeline_follows_real_time() -> None:
+    starts = (Fraction(0), Fraction(1, 10), Fraction(4, 10))  # a short frame, then a long one
+    tl = Timeline(starts, Fraction(5, 10), Fraction(20))
+    assert tl.num_frames == 10
+    assert tl.position(1) == (0, Fraction(1, 2))
+    assert tl.position(2) == (1, Fraction(0))
+    assert tl.position(4) == (1, Fraction(1, 3))  # 0.2 s is a third of the way from 0.1 to 0.4
+    assert tl.position(8) == (2, Fraction(0))
+    assert tl.position(9) == (2, Fraction(0))  # after the last frame: held
+    cycle, offsets = tl.table()
+    assert cycle >= 2 and offsets == [tl.position(k)[0] for k in range(10)]
 
 
-def test_factor_one_is_identity(hdv3_path: str) -> None:
-    src = random_clip(3, 32, 32, seed=24).std.SetFrameProps(Tag="x")
-    out = vsrife.RIFE(src, factor_num=1, model=hdv3_path)
-    assert out.num_frames == 3 and out.fps == src.fps
-    for k in range(3):
-        f = out.get_frame(k)
-        assert np.array_equal(planes(f), planes(src.get_frame(k))) and f.props["Tag"] in ("x", b"x")
+def test_timeline_snaps_millisecond_timecodes() -> None:
+    # 23.976 fps timecodes rounded to ms; output at 47.952 fps: every other instant is a source frame
+    fps = Fraction(24000, 1001)
+    starts = tuple(Fraction(round(i * 1000 / fps), 1000) for i in range(50))
+    exact = Timeline(starts, starts[-1] + Fraction(1001, 24000), 2 * fps)
+    snapped = Timeline(starts, starts[-1] + Fraction(1001, 24000), 2 * fps, snap=Fraction(1, 2000))
+    assert sum(exact.position(k)[1] == 0 for k in range(0, 98, 2)) < 40  # rounding breaks exactness
+    assert all(snapped.position(k)[1] == 0 and snapped.position(k)[0] == k // 2 for k in range(0, 98, 2))
+    assert all(0 < snapped.position(k)[1] < 1 for k in range(1, 98, 2))
+    assert snapped.table()[1] == [snapped.position(k)[0] for k in range(snapped.num_frames)]
 
 
-def test_lowering_half_takes_every_other_source_frame(hdv3_path: str) -> None:
-    src = random_clip(5, 32, 32, seed=25, fps=(60, 1))
-    out = vsrife.RIFE(src, factor_num=1, factor_den=2, model=hdv3_path)
-    assert out.num_frames == 3 and out.fps == Fraction(30)
-    for k in range(3):
-        f = out.get_frame(k)
-        assert np.array_equal(planes(f), planes(src.get_frame(2 * k)))
-        assert f.props["RifeTimestep"] == 0.0
-        assert Fraction(f.props["_DurationNum"], f.props["_DurationDen"]) == Fraction(1, 30)
-    _check_timing(src, out, Fraction(1, 2))
+def test_timeline_without_a_common_grid_is_still_exact() -> None:
+    # denominators whose least common multiple overflows the integer grid: exact Fractions instead
+    primes = [1_000_003, 1_000_033, 1_000_037, 1_000_039, 1_000_081, 1_000_099]
+    starts, now = [], Fraction(0)
+    for p in primes * 2:
+        starts.append(now)
+        now += Fraction(p // 1000, p) / 24
+    tl = Timeline(tuple(starts), now, Fraction(48))
+    assert tl._grid is None
+    assert tl.table()[1] == [tl.position(k)[0] for k in range(tl.num_frames)]
 
 
-def test_lowering_60_to_50(hdv3_path: str) -> None:
-    src = random_clip(7, 32, 32, seed=26, fps=(60, 1))
-    out = vsrife.RIFE(src, fps_num=50, model=hdv3_path)
-    assert out.num_frames == ceil(7 * Fraction(5, 6)) == 6 and out.fps == Fraction(50)
-    _check_timing(src, out, Fraction(5, 6))
-    # output k shows source time 6k/5: k = 0 and 5 are source frames 0 and 6
-    assert np.array_equal(planes(out.get_frame(5)), planes(src.get_frame(6)))
-    # uneven rates bisect to eighths by default: t = 0.2 .. 0.8 are drawn at the nearest eighth
-    assert [out.get_frame(k).props["RifeTimestep"] for k in range(6)] == [0.0, 0.25, 0.375, 0.625, 0.75, 0.0]
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.fractions(Fraction(1, 200), Fraction(1, 5), max_denominator=1000), min_size=2, max_size=40),
+       st.integers(1, 5))
+def test_split_durations_sum_exactly_to_the_source(durations: list[Fraction], multi: int) -> None:
+    starts, now = [], Fraction(0)
+    for d in durations:
+        starts.append(now)
+        now += d
+    sp = Split(tuple(starts), now, multi)
+    assert sp.num_frames == len(durations) * multi and sp.fps == 0
+    shown = [sp.instant(k) for k in range(sp.num_frames)]
+    assert sum(d for _, d in shown) == now  # exactly as long as the source
+    assert all(t + d == u for (t, d), (u, _) in zip(shown, shown[1:]))  # back to back, no gap, no overlap
+    for k in range(sp.num_frames):
+        i, t = sp.position(k)
+        assert i == min(k // multi, len(durations) - 1)
+        assert t == (Fraction(k % multi, multi) if i < len(durations) - 1 else 0)
+        assert shown[k][0] == starts[k // multi] + (k % multi) * durations[k // multi] / multi
+    cycle, offsets = sp.table()
+    assert [(k // len(offsets)) * cycle + offsets[k % len(offsets)] for k in range(sp.num_frames)] == [
+        k // multi for k in range(sp.num_frames)]
 
 
-def test_lowering_60_to_50_with_deeper_bisection(hdv3_path: str) -> None:
-    src = random_clip(7, 32, 32, seed=26, fps=(60, 1))
-    out = vsrife.RIFE(src, fps_num=50, model=hdv3_path, bisect_depth=4)
-    # t = 1/5, 2/5, 3/5, 4/5 -> nearest sixteenths
-    assert [out.get_frame(k).props["RifeTimestep"] for k in range(1, 5)] == [0.1875, 0.375, 0.625, 0.8125]
+# ------------------------------------------------------------------------------------ timecode files
 
 
-# ------------------------------------------------------------------------------------ errors
+def test_timecodes_v2_with_bom_comments_and_blank_lines(tmp_path) -> None:
+    tc = tmp_path / "tc.txt"
+    tc.write_bytes("\ufeff# timecode format v2\n0\n41.708\n\n83.417\n# end\n125.125\n".encode())
+    assert read_timecodes(tc, 4) == [Fraction(0), Fraction("0.041708"), Fraction("0.083417"), Fraction("0.125125")]
 
 
-def _vfr_clip() -> vs.VideoNode:
-    a = random_clip(2, 16, 16, fps=(24, 1))
-    b = random_clip(2, 16, 16, fps=(25, 1))
-    clip = a + b  # different rates: the spliced clip has fps 0 (variable)
-    assert clip.fps == Fraction(0)
-    return clip
+def test_timecodes_v1_ranges_and_assume(tmp_path) -> None:
+    tc = tmp_path / "tc.txt"
+    tc.write_text("# timecode format v1\nAssume 25\n2,3,50\n5,5,10\n")
+    got = read_timecodes(str(tc), 6)
+    steps = [b - a for a, b in zip(got, got[1:])]
+    assert steps == [Fraction(1, 25), Fraction(1, 25), Fraction(1, 50), Fraction(1, 50), Fraction(1, 25), Fraction(1, 10)]
+    assert len(got) == 7  # the end of the last frame is known
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"factor_num": 5, "fps_num": 60}, "either factor_num/factor_den or fps_num/fps_den, not both"),
-        ({"factor_num": 5, "factor_den": 0}, "factor_den must be a positive integer"),
-        ({"factor_num": 5, "factor_den": -2}, "factor_den must be a positive integer"),
-        ({"factor_num": 0}, "factor_num must be a positive integer"),
-        ({"factor_num": -3}, "factor_num must be a positive integer"),
-        ({"factor_num": 2.5}, "factor_num must be a positive integer"),
-        ({"factor_num": True}, "factor_num must be a positive integer"),
-        ({"factor_num": 5, "factor_den": 2.0}, "factor_den must be a positive integer"),
-        ({"fps_num": 0}, "fps_num must be a positive integer"),
-        ({"fps_num": 59.94}, "fps_num must be a positive integer"),
-        ({"fps_num": 60000, "fps_den": 0}, "fps_den must be a positive integer"),
-        ({"fps_num": 60000, "fps_den": -1001}, "fps_den must be a positive integer"),
-    ],
-)
-def test_bad_rate_arguments(kwargs: dict, match: str, hdv3_path: str) -> None:
-    with pytest.raises(vs.Error, match=f"^RIFE: .*{match}"):
-        vsrife.RIFE(random_clip(2, 16, 16), model=hdv3_path, **kwargs)
+@pytest.mark.parametrize(("content", "match"), [
+    (b"0\n40\nforty\n", "line 3: 'forty' is not a time"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "not a text file"),
+    (b"# timecode format v1\n0,3,25\n", "needs an 'Assume"),
+    (b"# timecode format v1\nAssume 25\n0,x,25\n", "line 3"),
+    (b"# timecode format v3\n0\n", "unsupported format"),
+])
+def test_bad_timecode_files_name_the_problem(tmp_path, content: bytes, match: str) -> None:
+    tc = tmp_path / "tc.txt"
+    tc.write_bytes(content)
+    with pytest.raises(TimingError, match=match):
+        read_timecodes(tc, 4)
 
 
-def test_fps_target_on_fps0_clip_without_durations(hdv3_path: str) -> None:
-    # A variable-rate clip (fps 0) whose frames carry no duration: nothing tells when its frames are
-    # shown, so a target rate cannot be honoured.
-    clip = _vfr_clip().std.RemoveFrameProps(props=["_DurationNum", "_DurationDen"])
-    with pytest.raises(vs.Error, match=r"^RIFE: .*fps 0"):
-        vsrife.RIFE(clip, fps_num=60, model=hdv3_path)
+def test_two_hour_vfr_timecodes_plan_quickly_and_exactly(tmp_path) -> None:
+    # 172,646 frames at 23.976 with 29.97 sections, ms-rounded like mkvextract writes them
+    from vsrife.timing import TIMECODE_SNAP
 
-
-def test_factor_on_variable_rate_clip_splits_each_duration(hdv3_path: str) -> None:
-    out = vsrife.RIFE(_vfr_clip(), factor_num=2, model=hdv3_path)
-    assert out.num_frames == 8 and out.fps == Fraction(0)
-    durations = [Fraction(out.get_frame(k).props["_DurationNum"], out.get_frame(k).props["_DurationDen"]) for k in range(8)]
-    assert durations == [Fraction(1, 48)] * 4 + [Fraction(1, 50)] * 4
+    n = 172_646
+    lines, t = [], Fraction(0)
+    for i in range(n):
+        lines.append(f"{round(float(t) * 1000, 3)}")
+        t += Fraction(1001, 24000) if (i // 5000) % 2 == 0 else Fraction(1001, 30000)
+    tc = tmp_path / "tc.txt"
+    tc.write_text("# timecode format v2\n" + "\n".join(lines) + "\n")
+    starts = read_timecodes(tc, n)
+    tl = Timeline(tuple(starts), starts[-1] + Fraction(1001, 30000), Fraction(60000, 1001), TIMECODE_SNAP)
+    cycle, offsets = tl.table()
+    assert len(offsets) == tl.num_frames > 380_000
+    for k in (0, 1, 2, 123_457, tl.num_frames // 2, tl.num_frames - 1):
+        assert offsets[k] == tl.position(k)[0]
+    assert offsets == sorted(offsets) and offsets[-1] == n - 1

@@ -18,7 +18,7 @@ _EXPORTS = {
     "scene_changes": ".scene",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = ["RIFE", "__version__", "scene_changes"]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .filter import RIFE

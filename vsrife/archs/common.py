@@ -1,12 +1,23 @@
-"""Pieces shared by every RIFE network: backward warping with a sampling grid built once."""
+"""Pieces shared by the RIFE networks: backward warping with a grid built once, the conv units, the
+IFBlock of the 4.x and paper designs, the final blend, and what every network returns."""
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+
+from .variants import FLOW, MASK, Activation, BlockConfig
+
+SLOPE = 0.2
+"""LeakyReLU negative slope used by every RIFE network."""
 
 
 class Warp:
@@ -50,3 +61,135 @@ def resize(x: Tensor, factor: float) -> Tensor:
     if factor == 1:
         return x
     return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False, recompute_scale_factor=False)
+
+
+def activation(kind: Activation, channels: int) -> nn.Module:
+    return nn.PReLU(channels) if kind == "prelu" else nn.LeakyReLU(SLOPE, True)
+
+
+def conv(cin: int, cout: int, stride: int = 1, act: Activation = "prelu") -> nn.Sequential:
+    """3x3 conv (padding 1) and its activation: the unit every RIFE network is made of."""
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=True), activation(act, cout))
+
+
+class ResConv(nn.Module):
+    """3x3 conv scaled per channel by ``beta``, plus the input, then LeakyReLU (4.5+)."""
+
+    def __init__(self, c: int, groups: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, 1, 1, groups=groups)
+        self.beta = nn.Parameter(torch.ones((1, c, 1, 1)))
+        self.relu = nn.LeakyReLU(SLOPE, True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.relu(self.conv(x) * self.beta + x)
+
+
+class IFBlock(nn.Module):
+    """One pyramid level of the 4.x and paper networks: estimates a flow and a mask logit (and,
+    from 4.21, feedback features) at ``1 / scale`` of the input size."""
+
+    def __init__(self, cin: int, c: int, cfg: BlockConfig) -> None:
+        super().__init__()
+        self.residual = cfg.residual
+        self.pixel_shuffle = cfg.pixel_shuffle
+        self.conv0 = nn.Sequential(conv(cin, c // 2, 2, cfg.act), conv(c // 2, c, 2, cfg.act))
+        if cfg.trunk == "resconv":
+            units: list[nn.Module] = [ResConv(c, cfg.groups) for _ in range(cfg.depth)]
+        else:
+            units = [conv(c, c, 1, cfg.act) for _ in range(cfg.depth)]
+        self.convblock = nn.Sequential(*units)
+        if cfg.pixel_shuffle:
+            self.lastconv: nn.Module = nn.Sequential(nn.ConvTranspose2d(c, 4 * cfg.out, 4, 2, 1), nn.PixelShuffle(2))
+        else:
+            self.lastconv = nn.ConvTranspose2d(c, cfg.out, 4, 2, 1)
+
+    def forward(self, x: Tensor, flow: Tensor | None, scale: float) -> tuple[Tensor, Tensor, Tensor]:
+        """Returns (flow, mask logit, extra channels), all at the input resolution."""
+        x = resize(x, 1.0 / scale)
+        if flow is not None:
+            flow = resize(flow, 1.0 / scale) / scale
+            x = torch.cat((x, flow), 1)
+        feat = self.conv0(x)
+        feat = self.convblock(feat) + feat if self.residual else self.convblock(feat)
+        tmp = self.lastconv(feat)
+        # without the pixel shuffle the head emits at half the input size
+        up = scale if self.pixel_shuffle else scale * 2
+        tmp = resize(tmp, up)
+        return tmp[:, :FLOW] * up, tmp[:, FLOW : FLOW + MASK], tmp[:, FLOW + MASK :]
+
+
+def timestep_map(like: Tensor, timestep: float | Tensor) -> Tensor:
+    """The timestep as an N x 1 x H x W map shaped like ``like``. A tensor timestep (of any shape
+    that broadcasts, e.g. 1 x 1 x 1 x 1) keeps the graph independent of its value, so one exported
+    network serves every instant."""
+    n, _, h, w = like.shape
+    if isinstance(timestep, Tensor):
+        return timestep.to(like.dtype).expand(n, 1, h, w)
+    return like.new_full((n, 1, h, w), timestep)
+
+
+def swap(flow: Tensor) -> Tensor:
+    """The flow pair seen from the other frame (t->1, t->0)."""
+    return torch.cat((flow[:, 2:4], flow[:, :2]), 1)
+
+
+class Fused(NamedTuple):
+    """What a network computes for one instant: the frame and the evidence behind it."""
+
+    frame: Tensor
+    """The interpolated frame, N x 3 x H x W."""
+    warped0: Tensor
+    """Frame 0 warped to the instant (before fusion)."""
+    warped1: Tensor
+    """Frame 1 warped to the instant."""
+    weight: Tensor
+    """Fusion weight of ``warped0`` (sigmoid of the mask logit), N x 1 x H x W."""
+    flow: Tensor
+    """Flows from the instant to frame 0 (channels 0-1) and to frame 1 (2-3), in pixels."""
+
+
+def fuse(warped0: Tensor, warped1: Tensor, mask: Tensor, flow: Tensor) -> Fused:
+    """Blend the two warped frames with the mask logit ``mask`` (the last step of every network)."""
+    weight = torch.sigmoid(mask)
+    return Fused(warped0 * weight + warped1 * (1 - weight), warped0, warped1, weight, flow)
+
+
+def owned_by(pattern: re.Pattern[str], state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The checkpoint entries whose keys match ``pattern`` (a family's own namespaces)."""
+    return {k: v for k, v in state_dict.items() if pattern.match(k)}
+
+
+def shapes(state_dict: Mapping[str, Tensor]) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in state_dict.items()}
+
+
+@dataclass(frozen=True)
+class SingleNetwork:
+    """The architecture contract (see :mod:`vsrife.archs`) of a family with one network."""
+
+    variant: str
+    make: Callable[[], nn.Module]
+    own: re.Pattern[str]
+    """The family's checkpoint namespaces."""
+    marker: str
+    """A key every checkpoint of the family has (a cheap first test)."""
+
+    def build(self, variant: str) -> nn.Module:
+        if variant != self.variant:
+            raise KeyError(variant)
+        return self.make()
+
+    def owned(self, state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        return owned_by(self.own, state_dict)
+
+    @functools.cache  # noqa: B019 - one entry per family, which lives as long as the process anyway
+    def signature(self, variant: str) -> dict[str, tuple[int, ...]]:
+        """Parameter names and shapes of the network (built once on the meta device)."""
+        with torch.device("meta"):
+            return shapes(self.build(variant).state_dict())
+
+    def detect(self, state_dict: Mapping[str, Tensor]) -> str | None:
+        if self.marker not in state_dict:
+            return None
+        return self.variant if shapes(self.owned(state_dict)) == self.signature(self.variant) else None

@@ -7,18 +7,21 @@ input: it predicts the midpoint only, other timesteps are reached by bisection i
 
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import Tensor, nn
 
-from .common import Warp, resize
+from .common import Fused, SingleNetwork, Warp, conv, fuse, resize, swap
 
+OWNED = re.compile(r"^block\d+\.")
+"""HDv3's own checkpoint keys (``block_tea.*``, the training teacher, is not one of them)."""
 
-def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=True), nn.PReLU(cout))
+VARIANT = "hdv3"
 
 
 def _pair(c: int) -> nn.Sequential:
-    return nn.Sequential(_conv(c, c), _conv(c, c))
+    return nn.Sequential(conv(c, c), conv(c, c))
 
 
 def _up(c: int, cout: int) -> nn.Sequential:
@@ -28,7 +31,7 @@ def _up(c: int, cout: int) -> nn.Sequential:
 class IFBlock(nn.Module):
     def __init__(self, cin: int, c: int) -> None:
         super().__init__()
-        self.conv0 = nn.Sequential(_conv(cin, c // 2, 2), _conv(c // 2, c, 2))
+        self.conv0 = nn.Sequential(conv(cin, c // 2, 2), conv(c // 2, c, 2))
         self.convblock0 = _pair(c)
         self.convblock1 = _pair(c)
         self.convblock2 = _pair(c)
@@ -56,7 +59,16 @@ class IFNetHDv3(nn.Module):
         self.block1 = IFBlock(7 + 4, channels)
         self.block2 = IFBlock(7 + 4, channels)
 
+    def encode(self, img: Tensor) -> None:
+        """HDv3 has no per-frame encoder."""
+        return None
+
     def forward(self, img0: Tensor, img1: Tensor, timestep: float, warp: Warp, scale: float = 1.0) -> Tensor:
+        return self.fused(img0, img1, timestep, warp, scale).frame
+
+    def fused(self, img0: Tensor, img1: Tensor, timestep: float | Tensor, warp: Warp, scale: float = 1.0,
+              feat0: Tensor | None = None, feat1: Tensor | None = None, ensemble: bool = False) -> Fused:
+        """The midpoint (``timestep`` must be 0.5; no encoder features; no ensemble)."""
         if timestep != 0.5:
             raise ValueError("HDv3 predicts only timestep 0.5")
         n = img0.shape[0]
@@ -67,10 +79,18 @@ class IFNetHDv3(nn.Module):
             # The pair in both orders; averaged below. (Batching the two calls is faster on GPU but
             # changes conv rounding enough to break exact parity with the reference, so they stay apart.)
             f0, m0 = block(torch.cat((w0, w1, mask), 1), flow, level / scale)
-            f1, m1 = block(torch.cat((w1, w0, -mask), 1), torch.cat((flow[:, 2:4], flow[:, :2]), 1), level / scale)
-            flow = flow + (f0 + torch.cat((f1[:, 2:4], f1[:, :2]), 1)) / 2
+            f1, m1 = block(torch.cat((w1, w0, -mask), 1), swap(flow), level / scale)
+            flow = flow + (f0 + swap(f1)) / 2
             mask = mask + (m0 - m1) / 2
             w0 = warp(img0, flow[:, :2])
             w1 = warp(img1, flow[:, 2:4])
-        m = torch.sigmoid(mask)
-        return w0 * m + w1 * (1 - m)
+        return fuse(w0, w1, mask, flow)
+
+
+# --------------------------------------------------------------------------------------------- contract
+
+_FAMILY = SingleNetwork(VARIANT, IFNetHDv3, OWNED, marker="block0.convblock0.0.0.weight")
+build = _FAMILY.build
+owned = _FAMILY.owned
+signature = _FAMILY.signature
+detect = _FAMILY.detect

@@ -14,25 +14,21 @@ Operation order follows the reference so that fp32 results match it to rounding.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from .common import Warp, resize
+from .common import Fused, IFBlock, SingleNetwork, Warp, conv, fuse, resize
+from .variants import PAPER_BLOCK, PAPER_BLOCKS, PAPER_PAD
 
-PAD = 32
-"""Frames must be padded to a multiple of ``max(PAD, PAD / scale)``."""
+OWNED = re.compile(r"^(block\d+|contextnet|unet)\.")
+"""The paper model's own checkpoint keys (``block_tea.*``, the training teacher, is not one of them)."""
 
-ARBITRARY_TIMESTEP = False
-"""The network predicts only the midpoint (``timestep == 0.5``)."""
-
+VARIANT = "paper"
 _CONTEXT_LEVELS = 4  # ContextNet halves the resolution this many times
-
-
-def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=True), nn.PReLU(cout))
 
 
 def _deconv(cin: int, cout: int) -> nn.Sequential:
@@ -41,27 +37,7 @@ def _deconv(cin: int, cout: int) -> nn.Sequential:
 
 def _down(cin: int, cout: int) -> nn.Sequential:
     """Stride-2 conv then stride-1 conv (the reference's ``Conv2``; keys ``conv1.*``, ``conv2.*``)."""
-    return nn.Sequential(OrderedDict(conv1=_conv(cin, cout, 2), conv2=_conv(cout, cout)))
-
-
-class IFBlock(nn.Module):
-    """One flow/mask estimator working at ``1 / scale`` of the input resolution."""
-
-    def __init__(self, cin: int, c: int, depth: int = 8) -> None:
-        super().__init__()
-        self.conv0 = nn.Sequential(_conv(cin, c // 2, 2), _conv(c // 2, c, 2))
-        self.convblock = nn.Sequential(*(_conv(c, c) for _ in range(depth)))
-        self.lastconv = nn.ConvTranspose2d(c, 5, 4, 2, 1)  # 4 flow channels + 1 mask logit
-
-    def forward(self, x: Tensor, flow: Tensor | None, scale: float) -> tuple[Tensor, Tensor]:
-        x = resize(x, 1.0 / scale)
-        if flow is not None:
-            flow = resize(flow, 1.0 / scale) / scale
-            x = torch.cat((x, flow), 1)
-        x = self.conv0(x)
-        x = self.convblock(x) + x
-        out = resize(self.lastconv(x), scale * 2)
-        return out[:, :4] * scale * 2, out[:, 4:5]
+    return nn.Sequential(OrderedDict(conv1=conv(cin, cout, 2), conv2=conv(cout, cout)))
 
 
 class ContextNet(nn.Module):
@@ -131,20 +107,28 @@ class IFNetPaper(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.block0 = IFBlock(6, 240)
-        self.block1 = IFBlock(13 + 4, 150)
-        self.block2 = IFBlock(13 + 4, 90)
+        for i, (cin, c) in enumerate(PAPER_BLOCKS):
+            self.add_module(f"block{i}", IFBlock(cin, c, PAPER_BLOCK))
         self.contextnet = ContextNet()
         self.unet = UNet()
 
+    def encode(self, img: Tensor) -> None:
+        """The paper model has no per-frame encoder (its ContextNet depends on the flow)."""
+        return None
+
     def forward(self, img0: Tensor, img1: Tensor, timestep: float, warp: Warp, scale: float = 1.0) -> Tensor:
+        return self.fused(img0, img1, timestep, warp, scale).frame
+
+    def fused(self, img0: Tensor, img1: Tensor, timestep: float | Tensor, warp: Warp, scale: float = 1.0,
+              feat0: Tensor | None = None, feat1: Tensor | None = None, ensemble: bool = False) -> Fused:
+        """The midpoint (``timestep`` must be 0.5; no encoder features; no ensemble)."""
         if timestep != 0.5:
             raise ValueError("the RIFE paper model predicts only timestep 0.5")
         height, width = img0.shape[2], img0.shape[3]
         for size in (height, width):
             # the 1/4-scale block needs size * scale / 4 divisible by 4; ContextNet needs size / 16
             if size % 16 or (size * scale) % 16:
-                raise ValueError(f"frame size {width}x{height} must be padded to a multiple of max({PAD}, {PAD}/scale)")
+                raise ValueError(f"frame size {width}x{height} must be padded to a multiple of max({PAPER_PAD}, {PAPER_PAD}/scale)")
         if (warp.height, warp.width) != (height, width):
             raise ValueError(f"warp is for {warp.width}x{warp.height}, frames are {width}x{height}")
 
@@ -153,41 +137,27 @@ class IFNetPaper(nn.Module):
         mask: Tensor | None = None
         for block, level in zip((self.block0, self.block1, self.block2), (4.0, 2.0, 1.0)):
             if flow is None or mask is None:
-                flow, mask = block(torch.cat((img0, img1), 1), None, level / scale)
+                flow, mask, _ = block(torch.cat((img0, img1), 1), None, level / scale)
             else:
-                d_flow, d_mask = block(torch.cat((img0, img1, warped0, warped1, mask), 1), flow, level / scale)
+                d_flow, d_mask, _ = block(torch.cat((img0, img1, warped0, warped1, mask), 1), flow, level / scale)
                 flow = flow + d_flow
                 mask = mask + d_mask
             warped0 = warp(img0, flow[:, :2])
             warped1 = warp(img1, flow[:, 2:4])
         assert flow is not None and mask is not None
 
-        weight = torch.sigmoid(mask)
-        merged = warped0 * weight + warped1 * (1 - weight)
-
+        merged = fuse(warped0, warped1, mask, flow)
         warps = warp.halvings(_CONTEXT_LEVELS)  # grids for the ContextNet levels, built once per size
         ctx0 = self.contextnet(img0, flow[:, :2], warps)
         ctx1 = self.contextnet(img1, flow[:, 2:4], warps)
         res = self.unet(img0, img1, warped0, warped1, mask, flow, ctx0, ctx1)[:, :3] * 2 - 1
-        return torch.clamp(merged + res, 0, 1)
+        return merged._replace(frame=torch.clamp(merged.frame + res, 0, 1))
 
 
-_SIGNATURE: dict[str, tuple[int, ...]] = {
-    "block0.conv0.0.0.weight": (120, 6, 3, 3),  # 6 inputs: no timestep channel (IFNet_m has 7)
-    "block0.convblock.7.0.weight": (240, 240, 3, 3),  # 4.x: convblock.N.conv.weight / beta
-    "block0.lastconv.weight": (240, 5, 4, 4),
-    "block1.conv0.0.0.weight": (75, 17, 3, 3),
-    "block2.conv0.0.0.weight": (45, 17, 3, 3),
-    "block2.lastconv.weight": (90, 5, 4, 4),
-    "contextnet.conv1.conv1.0.weight": (16, 3, 3, 3),
-    "contextnet.conv4.conv2.0.weight": (128, 128, 3, 3),
-    "unet.down0.conv1.0.weight": (32, 17, 3, 3),
-    "unet.up0.0.weight": (512, 128, 4, 4),
-    "unet.conv.weight": (3, 16, 3, 3),
-}
+# --------------------------------------------------------------------------------------------- contract
 
-
-def detect(state_dict: Mapping[str, Tensor]) -> bool:
-    """Whether ``state_dict`` (``module.`` prefix optional) is a checkpoint of the paper model."""
-    shapes = {k.removeprefix("module."): tuple(v.shape) for k, v in state_dict.items() if isinstance(v, Tensor)}
-    return all(shapes.get(k) == s for k, s in _SIGNATURE.items())
+_FAMILY = SingleNetwork(VARIANT, IFNetPaper, OWNED, marker="contextnet.conv1.conv1.0.weight")
+build = _FAMILY.build
+owned = _FAMILY.owned
+signature = _FAMILY.signature
+detect = _FAMILY.detect

@@ -1,0 +1,154 @@
+"""Runtimes that run a network: PyTorch eager (every device) and OpenVINO (the CPU).
+
+A backend runs the same graph, :class:`Interpolator` (the network plus the evidence the scene
+detector reads), for one padded frame size, scale and precision. It is only ever called from the
+engine's inference worker thread. :func:`choose` picks one for ``backend=None``: OpenVINO on the
+CPU where the model exports (a static graph) and OpenVINO is installed, torch otherwise (and on
+CUDA, where a TensorRT backend would slot in beside it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..archs.common import Fused, Warp
+from ..registry import ModelSpec
+
+log = logging.getLogger("vsrife")
+
+EVIDENCE = ("residual", "disagree", "far", "confidence")
+"""What :func:`evidence` measures, in order (see there)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a backend is built for."""
+
+    spec: ModelSpec
+    device: torch.device
+    precision: str
+    """Resolved: ``fp32``, ``bf16`` (mixed, see the backends) or ``fp16``."""
+    height: int
+    width: int
+    """The frame size (the valid region of the padded tensors)."""
+    padded: tuple[int, int]
+    """(height, width) the network runs at."""
+    scale: float
+    ensemble: bool
+
+
+def evidence(fused: Fused, height: int, width: int) -> Tensor:
+    """A 1 x 4 summary of how well the network explained the pair, over the frame (not the padding):
+
+    * ``residual``: mean |warped0 - warped1| (0..1): the two frames brought to the instant disagree;
+    * ``disagree``: share of pixels where they disagree by more than 0.1 (a tenth of full range);
+    * ``far``: share where they disagree by more than 0.3;
+    * ``confidence``: mean |2 w - 1| of the fusion weight (1: every pixel taken from one frame).
+
+    On a cut nothing aligns: large disagreement everywhere. On fast motion the frames align except
+    where something is uncovered, and there the mask picks one side."""
+    w0 = fused.warped0[:, :, :height, :width].float()
+    w1 = fused.warped1[:, :, :height, :width].float()
+    r = (w0 - w1).abs().mean(1)
+    conf = (fused.weight[:, :, :height, :width].float() * 2 - 1).abs()
+    return torch.stack(
+        (r.mean(), (r > 0.1).float().mean(), (r > 0.3).float().mean(), conf.mean())
+    ).view(1, len(EVIDENCE))
+
+
+class Interpolator(nn.Module):
+    """The graph a backend runs: (img0, img1, t, feat0, feat1) -> (frame, evidence). The timestep is
+    a 1 x 1 x 1 x 1 tensor so that one compiled graph serves every instant; midpoint-only models
+    ignore it (they are only asked for 0.5)."""
+
+    def __init__(self, net: nn.Module, target: Target, warp: Warp) -> None:
+        super().__init__()
+        self.net = net
+        self.warp = warp
+        self.target = target
+
+    def forward(self, img0: Tensor, img1: Tensor, timestep: Tensor, feat0: Tensor | None = None,
+                feat1: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        spec, tg = self.target.spec, self.target
+        t: float | Tensor = timestep if spec.arbitrary_timestep else 0.5
+        fused = self.net.fused(img0, img1, t, self.warp, tg.scale, feat0, feat1, tg.ensemble)  # type: ignore[operator]
+        return fused.frame, evidence(fused, tg.height, tg.width)
+
+
+class Backend(Protocol):
+    name: str
+
+    def host_tensor(self, planes: Sequence[np.ndarray]) -> Tensor:
+        """Three H x W planes as a host tensor for :meth:`upload` (called in any thread)."""
+
+    def upload(self, host: Tensor) -> Tensor:
+        """The padded device tensor of a :meth:`host_tensor` (called in the worker thread)."""
+
+    def download(self, x: Tensor, dtype: np.dtype) -> np.ndarray:
+        """The valid region of a frame as a 3 x H x W host array of ``dtype``."""
+
+    def encode(self, img: Tensor) -> Tensor:
+        """Per-frame features (models with an encoder)."""
+
+    def interpolate(self, img0: Tensor, img1: Tensor, t: float, feat0: Tensor | None,
+                    feat1: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(frame, evidence) at ``t``; inputs are padded tensors on the target device."""
+
+
+def openvino_available() -> bool:
+    return importlib.util.find_spec("openvino") is not None
+
+
+def choose(requested: str | None, spec: ModelSpec, device: torch.device) -> str:
+    """The backend ``requested`` (None: the fastest exact one) for ``spec`` on ``device``; raises
+    ValueError saying why a requested one cannot run."""
+    if requested == "openvino":
+        if device.type != "cpu":
+            raise ValueError("the OpenVINO backend runs on the CPU; use device='cpu' or backend='torch'")
+        if not spec.exportable:
+            raise ValueError(f"model {spec.name!r} has a data-dependent branch and cannot be exported; use backend='torch'")
+        if not openvino_available():
+            raise ValueError("the OpenVINO backend needs the 'openvino' package: pip install openvino")
+        return "openvino"
+    if requested == "torch":
+        return "torch"
+    if device.type == "cpu" and spec.exportable and openvino_available():
+        return "openvino"
+    return "torch"
+
+
+def resolve_precision(requested: str, spec: ModelSpec, device: torch.device) -> str:
+    """``auto`` -> fp32 on the CPU (reduced precision is opt-in there: see the README's measurements),
+    the model's CUDA default on CUDA (fp16 for 4.x, with the warp in fp32; fp32 for HDv3 and the
+    paper model)."""
+    if requested == "auto":
+        return spec.cuda_precision if device.type == "cuda" else "fp32"
+    if requested == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 is for CUDA (CPUs compute half precision slowly); on the CPU use 'fp32' or 'bf16'")
+    return requested
+
+
+def build(name: str, net: nn.Module, target: Target, warp: Warp, fallback: bool = False) -> Backend:
+    """The backend ``name``; with ``fallback`` (the backend was not asked for by name) one that fails
+    to build gives way to torch, with a warning that says why."""
+    if name == "openvino":
+        try:
+            from .openvino_cpu import OpenVINOBackend
+
+            return OpenVINOBackend(net, target, warp)
+        except Exception as e:
+            if not fallback:
+                raise
+            log.warning("RIFE: the OpenVINO backend is not available for %s (%s: %s); using torch",
+                        target.spec.name, type(e).__name__, e)
+    from .torch_eager import TorchBackend
+
+    return TorchBackend(net, target, warp)

@@ -1,0 +1,178 @@
+"""Everything about pixel formats, in one place: which clips are supported, the float RGB the network
+works in, the conversions there and back (zimg, ``core.resize``), planes to and from arrays, and the
+frame properties every output frame carries.
+
+The network sees non-linear RGB in [0, 1]. YUV is converted with the matrix, range and chroma
+location the clip says it has (read from frame 0's ``_Matrix``, ``_Range``/``_ColorRange``,
+``_ChromaLocation``). Only the matrix is needed: transfer and primaries are left alone, because the
+network was trained on gamma-encoded pictures, not on linear light, so HDR (PQ/HLG) stays in its own
+encoding and values above 1.0 are not clipped by the conversion. Where a property is missing or
+"unspecified", the defaults are those of every common player and encoder (mpv, ffmpeg, zimg):
+
+* matrix: BT.709 for HD (width > 1024 or height > 576), BT.601 (ST 170M) for SD;
+* range: limited for YUV;
+* chroma location: left (MPEG-2/H.264 default).
+
+A value no conversion knows (``_Matrix=100``, ``_Range=7``) gets the same default, with a warning
+that names it. The assumed values are never written into frames: every output frame, real or
+interpolated, carries its source frame's properties, so a later filter sees the same colour
+properties on all of them.
+
+Integer formats are processed as 32-bit float, never through 8 bits; half float stays half. GRAY
+stays one plane: the same plane is fed as R, G and B and the mean of the three outputs is written
+back, so no colour is invented.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import vapoursynth as vs
+
+log = logging.getLogger("vsrife")
+
+_MATRIX_UNSPECIFIED = 2
+_MATRICES = frozenset({1, 2, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14})
+"""``_Matrix`` values zimg converts YUV with (0 is RGB, 3 reserved)."""
+_CHROMA_LOCATIONS = frozenset(range(6))
+
+INTERPOLATED_DROPS = ("_PictType", "_SceneChangeNext", "_SceneChangePrev")
+"""Source-frame properties that do not describe an interpolated frame (the scene-change ones are
+set again where the output's cuts are)."""
+
+
+def unsupported(fmt: vs.VideoFormat | None, width: int, height: int) -> str | None:
+    """Why a clip of this format and size cannot be interpolated (None: it can)."""
+    if fmt is None or fmt.id == 0 or fmt.color_family == vs.UNDEFINED or width == 0 or height == 0:
+        return "clips of variable format or size are not supported; make them constant with core.resize first"
+    if fmt.color_family not in (vs.YUV, vs.RGB, vs.GRAY):
+        return f"format {fmt.name} is not supported; use YUV, RGB or GRAY"
+    if fmt.sample_type == vs.INTEGER and fmt.bits_per_sample > 16:
+        return f"format {fmt.name} is not supported; use 8-16 bit integer or 16/32 bit float samples"
+    return None
+
+
+@dataclass(frozen=True)
+class Colour:
+    """How a YUV clip is converted to RGB and back (zimg keyword arguments)."""
+
+    matrix: int
+    full_range: bool
+    chromaloc: int
+
+    def to_rgb_kwargs(self) -> dict[str, int]:
+        return {"matrix_in": self.matrix, "range_in": int(self.full_range), "chromaloc_in": self.chromaloc}
+
+    def from_rgb_kwargs(self) -> dict[str, int]:
+        return {"matrix": self.matrix, "range": int(self.full_range), "chromaloc": self.chromaloc}
+
+
+def default_matrix(width: int, height: int) -> int:
+    return int(vs.MATRIX_BT709) if width > 1024 or height > 576 else int(vs.MATRIX_ST170_M)
+
+
+def _int_prop(props: Mapping[str, object], key: str) -> int | None:
+    value = props.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def read_colour(clip: vs.VideoNode, props: Mapping[str, object]) -> Colour:
+    """The conversion parameters of a YUV clip from its frame properties, with documented defaults
+    (and a warning for values that no conversion knows)."""
+    default = default_matrix(clip.width, clip.height)
+    matrix = _int_prop(props, "_Matrix")
+    if matrix is None or matrix == _MATRIX_UNSPECIFIED:
+        matrix = default
+    elif matrix not in _MATRICES:
+        log.warning("RIFE: _Matrix=%r is not a YUV matrix; converting with %d (the default for %dx%d)",
+                    props.get("_Matrix"), default, clip.width, clip.height)
+        matrix = default
+    full = False
+    if "_Range" in props:  # R7x+: 1 = full, 0 = limited
+        rng = _int_prop(props, "_Range")
+        if rng in (0, 1):
+            full = rng == int(vs.RANGE_FULL)
+        else:
+            log.warning("RIFE: _Range=%r is neither 0 (limited) nor 1 (full); assuming limited", props.get("_Range"))
+    elif "_ColorRange" in props:  # older name: 0 = full, 1 = limited
+        full = _int_prop(props, "_ColorRange") == 0
+    chromaloc = _int_prop(props, "_ChromaLocation")
+    if chromaloc is None:
+        chromaloc = 0
+    elif chromaloc not in _CHROMA_LOCATIONS:
+        log.warning("RIFE: _ChromaLocation=%r is not a chroma location (0-5); assuming left (0)", chromaloc)
+        chromaloc = 0
+    return Colour(matrix, full, chromaloc)
+
+
+@dataclass(frozen=True)
+class WorkFormat:
+    """The float RGB/GRAY format the network runs on for a clip, and its conversions."""
+
+    fmt: vs.VideoFormat
+    """The clip's own format (the output's)."""
+    colour: Colour | None
+    """YUV conversion parameters; None for RGB and GRAY."""
+
+    @classmethod
+    def of(cls, clip: vs.VideoNode) -> WorkFormat:
+        fmt = clip.format
+        colour = read_colour(clip, clip.get_frame(0).props) if fmt.color_family == vs.YUV else None
+        return cls(fmt, colour)
+
+    @property
+    def id(self) -> int:
+        half = self.fmt.sample_type == vs.FLOAT and self.fmt.bits_per_sample == 16
+        if self.fmt.color_family == vs.GRAY:
+            return int(vs.GRAYH if half else vs.GRAYS)
+        return int(vs.RGBH if half else vs.RGBS)
+
+    @property
+    def gray(self) -> bool:
+        return self.fmt.color_family == vs.GRAY
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Sample type of the work format's planes."""
+        return np.dtype(np.float16 if self.fmt.bits_per_sample == 16 and self.fmt.sample_type == vs.FLOAT else np.float32)
+
+    @property
+    def half(self) -> bool:
+        return self.dtype == np.float16
+
+    def to_work(self, clip: vs.VideoNode) -> vs.VideoNode:
+        if clip.format.id == self.id:
+            return clip
+        if self.colour is not None:
+            return clip.resize.Bicubic(format=self.id, **self.colour.to_rgb_kwargs())
+        return clip.resize.Point(format=self.id)  # RGB/GRAY integer -> float: a pure rescale, exact
+
+    def from_work(self, clip: vs.VideoNode) -> vs.VideoNode:
+        if clip.format.id == self.fmt.id:
+            return clip
+        if self.colour is not None:
+            return clip.resize.Bicubic(format=self.fmt.id, **self.colour.from_rgb_kwargs())
+        return clip.resize.Point(format=self.fmt.id)
+
+    def planes(self, frame: vs.VideoFrame) -> list[np.ndarray]:
+        """The three planes the network takes, as read-only views of a work-format frame."""
+        return [np.asarray(frame[0])] * 3 if self.gray else [np.asarray(frame[p]) for p in range(3)]
+
+    def write(self, frame: vs.VideoFrame, data: np.ndarray) -> None:
+        """Store a 3 x H x W result into a (writable) work-format frame."""
+        if self.gray:
+            np.copyto(np.asarray(frame[0]), data.mean(axis=0, dtype=np.float32).astype(self.dtype))
+        else:
+            for p in range(3):
+                np.copyto(np.asarray(frame[p]), data[p].astype(self.dtype, copy=False))
+
+
+def interpolated_props(frame: vs.VideoFrame, source: vs.FrameProps) -> None:
+    """Give an interpolated ``frame`` its source frame's properties (colour, field order, SAR...),
+    less the ones that describe only a decoded picture or a cut."""
+    props = frame.props
+    props.clear()
+    props.update({k: v for k, v in source.items() if k not in INTERPOLATED_DROPS})
