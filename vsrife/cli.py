@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
-from .encode import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE, CliError, Terminated)
+from .encode import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    CliError,
+    Terminated,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .registry import ModelSpec
@@ -448,9 +455,10 @@ def _describe_rate(rife: dict[str, Any]) -> str:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    from .encode import Progress, interpolate
+    from .encode import Progress, interpolate, temp_output
 
     plan = plan_interpolate(args)
+    tmp_out = temp_output(plan.output)  # the last check: the output's directory is writable
     copied = plan.copied_streams()
     for s in plan.skipped_streams():
         print(f"vsrife: not copying stream {s.index} ({s.kind}, {s.codec}): {plan.output.suffix} cannot hold it",
@@ -459,7 +467,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     print(f"vsrife: {what} -> {plan.output} ({_describe_rate(plan.script_args['rife'])}, "
           f"{plan.encoder}{' ' + ' '.join(plan.encoder_options) if plan.encoder_options else ''})", file=sys.stderr)
     progress = Progress(args.progress, args.progress_interval)
-    result = interpolate(plan, progress)
+    result = interpolate(plan, progress, tmp_out)
     p = result.probe
     kinds = [s.kind for s, _ in copied]
     extras = [f"{kinds.count(k)} {k}" for k in ("audio", "subtitle", "attachment") if k in kinds]
@@ -581,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `vsrife models list | head`
         sys.stderr.close()
         return 0
-    except Exception as e:  # noqa: BLE001 - a bug or an environment problem: one line, details on request
+    except Exception as e:
         if os.environ.get("VSRIFE_DEBUG"):
             raise
         print(f"vsrife: unexpected error: {type(e).__name__}: {e} (set VSRIFE_DEBUG=1 for the traceback)",

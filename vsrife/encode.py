@@ -283,7 +283,7 @@ def ffmpeg_command(plan: Plan, video_input: Sequence[str], output: Path, *, colo
     cmd += ["-map_chapters", "2" if info is not None and plan.chapters and info.chapters else "-1"]
     video = info.video if info is not None else None
     if video is not None:
-        cmd += [f"-metadata:s:v:0", f"language={video.language or 'und'}"]
+        cmd += ["-metadata:s:v:0", f"language={video.language or 'und'}"]
         if video.title:
             cmd += ["-metadata:s:v:0", f"title={video.title}"]
     cmd += ["-c", "copy", "-c:v", plan.encoder, *plan.encoder_options]
@@ -575,10 +575,10 @@ def temp_output(output: Path) -> Path:
     return Path(name)
 
 
-def interpolate(plan: Plan, progress: Progress) -> Result:
-    """Run the encode; raises :class:`CliError` (with the failing tool's exit code) or
-    KeyboardInterrupt. Only a complete, successful encode replaces ``plan.output``."""
-    tmp_out = temp_output(plan.output)
+def interpolate(plan: Plan, progress: Progress, tmp_out: Path) -> Result:
+    """Run the encode into ``tmp_out`` (from :func:`temp_output`); raises :class:`CliError` (with
+    the failing tool's exit code) or KeyboardInterrupt. Only a complete, successful encode is
+    renamed to ``plan.output``; ``tmp_out`` is gone afterwards either way."""
     try:
         with tempfile.TemporaryDirectory(prefix="vsrife-") as work:
             result = _run_tools(plan, Path(work), tmp_out, progress)
