@@ -385,7 +385,7 @@ class Progress:
     def __init__(self, mode: str, interval: float = 10.0, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stderr
         if mode == "auto":
-            mode = "bar" if self.stream.isatty() else "plain"
+            mode = "bar" if self.stream.isatty() and _columns(self.stream) >= 40 else "plain"
         self.mode = mode
         self.interval = interval
         self._bar: Any = None
@@ -450,6 +450,14 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _columns(stream: IO[str]) -> int:
+    """The terminal's width (0 where unknown, e.g. a pseudo-terminal without a size)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 def _clock(seconds: float) -> str:
@@ -629,6 +637,8 @@ def _run_tools(plan: Plan, work: Path, tmp_out: Path, progress: Progress) -> Res
     frames = vlog.output_frames if vlog.output_frames is not None else progress.done
     if frames != probe_data["frames"]:
         raise CliError(f"vspipe wrote {frames} of {probe_data['frames']} frames", EXIT_VSPIPE)
+    if progress.done != frames:  # vspipe reports progress now and then, not necessarily the last frame
+        progress.update(frames, frames)
     for line in flog.lines:
         progress.write(f"ffmpeg: {line}")
     return Result(frames, seconds, probe_data)
