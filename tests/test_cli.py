@@ -78,7 +78,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "-map", "0:v", "-map", "1:a", "-map", "2:s", "-map_metadata", "3", "-map_chapters", "3",
             "-vf", "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv",
             "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-c:s", "srt",
-            "-metadata:s:a:0", "language=eng", "-metadata:s:a:0", "title=Main audio", "-output_ts_offset", "1.5",
+            "-metadata:s:a:0", "language=eng", "-metadata:s:a:0", "title=Main audio",
+            "-metadata:s:v:0", "language=fra", "-metadata:s:v:0", "title=Picture", "-output_ts_offset", "1.5",
             str(src))
     return src
 
@@ -295,7 +296,8 @@ def test_streams_chapters_metadata_tags_and_sync(media: Path, tmp_path: Path, hd
     assert r.returncode == 0, r.stderr
     assert re.search(r"wrote .*: 100 frames in .* at 50 fps, copied 1 audio, 1 subtitle, 2 chapters$", r.stdout), r.stdout
     src, dst = _info(media), _info(out)
-    assert re.search(r"Video: h264 .*yuv420p\(tv, bt709, progressive\), 96x64.* 50 fps", dst), dst
+    assert re.search(r"Stream #0:0\(fra\): Video: h264 .*yuv420p\(tv, bt709, progressive\), 96x64.* 50 fps.*\n"
+                     r"\s+Metadata:\n\s+title\s+: Picture", dst), dst
     assert re.search(r"Audio: aac .*\n\s+Metadata:\n\s+title\s+: Main audio", dst) and "Stream #0:1(eng): Audio" in dst
     assert re.search(r"Stream #0:2: Subtitle: subrip", dst), dst
     chapters = re.findall(r"Chapter #0:\d+: start ([\d.]+), end ([\d.]+)\n\s+Metadata:\n\s+title\s+: (\w+)", dst)

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
-
 from conftest import planes, random_clip
-from vsrife import compat, filter as rife_filter, registry, store
+
+from vsrife import compat, registry, store
+from vsrife import filter as rife_filter
 from vsrife.compat import rife
 from vsrife.scene import DEFAULT_THRESHOLD
 

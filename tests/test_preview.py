@@ -81,7 +81,7 @@ def test_vspreview_loads_the_script_headless(script: Path, tmp_path: Path) -> No
     assert before["size"] == mid["size"] == after["size"] == [64, 48]
     assert mid["timestep"] == 0.5 and not before["timestep"] and not after["timestep"]  # RIFE between two sources
     # what vspreview paints for the interpolated frame lies between the two source colours
-    assert all(min(a, b) < m < max(a, b) for a, m, b in zip(before["pixel"], mid["pixel"], after["pixel"])), shown
+    assert all(min(a, b) < m < max(a, b) for a, m, b in zip(before["pixel"], mid["pixel"], after["pixel"], strict=True)), shown
 
 
 VSENGINE = """\

@@ -23,7 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
@@ -111,9 +111,7 @@ def parse_ffmpeg_info(text: str) -> MediaInfo:
                                   float(st.group(1)) if st else None, None, "(attached pic)" in rest))
             in_stream_meta = True
         elif in_stream_meta and (m := _META.match(line)) and m.group(1).lower() == "title" and streams:
-            last = streams[-1]
-            streams[-1] = Stream(last.index, last.kind, last.codec, last.language, last.start, m.group(2).strip(),
-                                 last.attached_pic)
+            streams[-1] = replace(streams[-1], title=m.group(2).strip())
     return MediaInfo(start, duration, tuple(streams), chapters)
 
 
@@ -226,7 +224,6 @@ class Plan:
     duration_limited: bool = False
     """Only part of the source is encoded (``--frames``): the copied streams are cut to match."""
     verbose: bool = False
-    notes: tuple[str, ...] = field(default=())
 
     def copied_streams(self) -> list[tuple[Stream, str]]:
         """(source stream, output codec) of every stream copied from the source."""
