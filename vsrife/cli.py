@@ -472,7 +472,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     kinds = [s.kind for s, _ in copied]
     extras = [f"{kinds.count(k)} {k}" for k in ("audio", "subtitle", "attachment") if k in kinds]
     if plan.info is not None and plan.chapters and plan.info.chapters:
-        extras.append(f"{plan.info.chapters} chapters")
+        extras.append(f"{plan.info.chapters} chapter{'s' if plan.info.chapters > 1 else ''}")
     rate = f" at {float(Fraction(*p['fps'])):.6g} fps" if p["fps"][0] else ""
     copied_text = f", copied {', '.join(extras)}" if extras else ""
     print(f"wrote {plan.output}: {result.frames} frames in {result.seconds:.1f} s "
