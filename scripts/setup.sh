@@ -34,7 +34,7 @@ stamp=.venv/.vsrife-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: installing vsrife[cli,test] (torch is large the first time)" >&2
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[cli,test]'
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[cli,test,preview]'
     touch "$stamp"
 fi
 

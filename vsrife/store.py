@@ -336,3 +336,38 @@ def fetch(spec: ModelSpec, *, directory: Path | None = None, timeout: float = DE
         f"could not fetch model {spec.name!r}: " + " | ".join(errors)
         + f". If this machine is offline, download {spec.filename} elsewhere and copy it into {directory}."
     )
+
+
+# --------------------------------------------------------------------------------------------- removing
+
+
+def remove(spec: ModelSpec, directory: Path | None = None) -> list[Path]:
+    """Delete ``spec``'s weights and their recorded sha256 from the store; returns what was deleted
+    (empty when the model was not installed)."""
+    path = model_path(spec, directory)
+    removed = []
+    for p in (path, _sidecar(path)):
+        if p.is_file():
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
+def clean(directory: Path | None = None) -> list[tuple[Path, int]]:
+    """Delete the kept download archives (``downloads/``) and temp files left by interrupted
+    downloads; installed models stay. Returns each deleted file with its size in bytes."""
+    directory = directory or model_dir()
+    downloads = directory / "downloads"
+    candidates = [*directory.glob(".*.part")]
+    if downloads.is_dir():
+        candidates += [p for p in downloads.rglob("*") if p.is_file()]
+    removed = []
+    for p in candidates:
+        size = p.stat().st_size
+        p.unlink()
+        removed.append((p, size))
+    if downloads.is_dir():
+        for d in sorted((p for p in downloads.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            d.rmdir()
+        downloads.rmdir()
+    return removed
