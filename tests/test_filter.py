@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import random
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
+from helpers import OWN_PROPS, planes, random_clip
 
 import vsrife
-from helpers import OWN_PROPS, planes, random_clip
 from vsrife.synthetic import clip_from_frames, photo, window
 
 pytestmark = pytest.mark.graph
@@ -67,7 +66,7 @@ def test_requests_only_the_pair(hdv3_random: dict) -> None:
     for k in (1, 5, 7):
         requested: list[int] = []
 
-        def record(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        def record(n: int, f: vs.VideoFrame, requested: list[int] = requested) -> vs.VideoFrame:  # noqa: B006 - bound per k
             requested.append(n)
             return f
 

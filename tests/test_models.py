@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
+from helpers import planes, random_clip, random_state, save_state
 
 import vsrife
-from helpers import planes, random_clip, random_state, save_state
 from vsrife import loader, registry, store
 from vsrife.backends import Target
 from vsrife.engine import Engine
@@ -136,7 +136,7 @@ def test_non_finite_weights_are_refused(v46_random: dict, bad: float) -> None:
 
 
 class _Evil:
-    def __reduce__(self):  # noqa: ANN204 - executes on full unpickling only
+    def __reduce__(self):
         return (print, ("pwned",))
 
 

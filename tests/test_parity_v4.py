@@ -50,7 +50,7 @@ def matches(name: str, sd: dict) -> bool:
     return registry.get_spec(name).fits(sd)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _reference_module(name: str) -> ModuleType:
     try:
         return reference_v4.load(name)
@@ -58,7 +58,7 @@ def _reference_module(name: str) -> ModuleType:
         pytest.fail(f"the reference wheel is needed for parity: {e}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _reference_state(name: str) -> dict[str, Tensor]:
     """Random weights for ``name``'s reference network, with non-trivial PReLU slopes and betas."""
     mod = _reference_module(name)
@@ -99,7 +99,7 @@ def _reference_encoder(name: str) -> Callable[[Tensor], Tensor] | None:
     return _reference_flownet(name, 1.0, False).encode
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _signature(name: str) -> dict[str, tuple[int, ...]]:
     return _config_signature(VARIANTS[name])
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import vsrife
 from helpers import planes
 from helpers import psnr as _psnr
+
+import vsrife
 from vsrife.synthetic import clip_from_frames, photo, window
 
 pytestmark = pytest.mark.network

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import os
 import http.server
 import io
-import pickle
+import os
 import threading
 import time
 import zipfile
@@ -121,17 +121,15 @@ def test_release_named_file_anywhere_is_checked_against_the_store(tmp_store: Pat
 class _Handler(http.server.BaseHTTPRequestHandler):
     routes: dict[str, tuple[int, bytes, dict]] = {}
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         status, body, opts = self.routes.get(self.path, (404, b"", {}))
         if opts.get("delay"):
             time.sleep(opts["delay"])
         self.send_response(status)
         self.send_header("Content-Length", str(opts.get("length", len(body))))
         self.end_headers()
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     def log_message(self, *args: object) -> None:
         pass

@@ -4,6 +4,7 @@ anywhere would drift over a long clip."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from fractions import Fraction
 from math import ceil, floor
@@ -19,7 +20,7 @@ from vsrife.timing import MAX_FRAMES, MAX_TABLE, ConstantRate, Split, Timeline, 
 pytestmark = pytest.mark.unit
 
 
-def Retime(factor: Fraction, n: int) -> ConstantRate:  # noqa: N802 - the spec's name for it
+def Retime(factor: Fraction, n: int) -> ConstantRate:
     return ConstantRate(factor, n)
 
 # ------------------------------------------------------------------------------------ strategies
@@ -122,7 +123,7 @@ def test_positions_are_exact_monotonic_and_in_range(factor: Fraction, n: int) ->
         else:
             assert (i, t) == (n - 1, 0)  # after the last source frame: held
     for run in runs(ks):
-        for a, b in zip(run, run[1:]):
+        for a, b in itertools.pairwise(run):
             (ia, ta), (ib, tb) = pos[a], pos[b]
             assert ia + ta <= ib + tb  # non-decreasing in time
             if Fraction(b) / factor <= n - 1:
@@ -262,7 +263,7 @@ def test_output_length_is_bounded_before_anything_is_built() -> None:
     # a ratio whose table would be huge: refused, not built
     with pytest.raises(TimingError, match="frame table"):
         ConstantRate(Fraction(MAX_TABLE + 3, MAX_TABLE + 1), MAX_TABLE * 2)
-    assert ConstantRate(Fraction(1000), MAX_FRAMES // 1000).num_frames <= MAX_FRAMES  # long, but a small table
+    assert ConstantRate(Fraction(1000), MAX_FRAMES // 2000 * 2).num_frames <= MAX_FRAMES  # long, but a small table
     with pytest.raises(TimingError, match="variable-rate timing"):
         Timeline((Fraction(0), Fraction(1)), Fraction(2), Fraction(MAX_TABLE))
 
@@ -328,7 +329,7 @@ def test_split_durations_sum_exactly_to_the_source(durations: list[Fraction], mu
     assert sp.num_frames == len(durations) * multi and sp.fps == 0
     shown = [sp.instant(k) for k in range(sp.num_frames)]
     assert sum(d for _, d in shown) == now  # exactly as long as the source
-    assert all(t + d == u for (t, d), (u, _) in zip(shown, shown[1:]))  # back to back, no gap, no overlap
+    assert all(t + d == u for (t, d), (u, _) in itertools.pairwise(shown))  # back to back, no gap, no overlap
     for k in range(sp.num_frames):
         i, t = sp.position(k)
         assert i == min(k // multi, len(durations) - 1)
@@ -352,7 +353,7 @@ def test_timecodes_v1_ranges_and_assume(tmp_path) -> None:
     tc = tmp_path / "tc.txt"
     tc.write_text("# timecode format v1\nAssume 25\n2,3,50\n5,5,10\n")
     got = read_timecodes(str(tc), 6)
-    steps = [b - a for a, b in zip(got, got[1:])]
+    steps = [b - a for a, b in itertools.pairwise(got)]
     assert steps == [Fraction(1, 25), Fraction(1, 25), Fraction(1, 50), Fraction(1, 50), Fraction(1, 25), Fraction(1, 10)]
     assert len(got) == 7  # the end of the last frame is known
 
@@ -384,7 +385,7 @@ def test_two_hour_vfr_timecodes_plan_quickly_and_exactly(tmp_path) -> None:
     tc.write_text("# timecode format v2\n" + "\n".join(lines) + "\n")
     starts = read_timecodes(tc, n)
     tl = Timeline(tuple(starts), starts[-1] + Fraction(1001, 30000), Fraction(60000, 1001), TIMECODE_SNAP)
-    cycle, offsets = tl.table()
+    _cycle, offsets = tl.table()
     assert len(offsets) == tl.num_frames > 380_000
     for k in (0, 1, 2, 123_457, tl.num_frames // 2, tl.num_frames - 1):
         assert offsets[k] == tl.position(k)[0]

@@ -158,11 +158,12 @@ def device_name(text: str) -> str:
 
 def _specs(names: Sequence[str]) -> list[ModelSpec]:
     from . import registry
+    from .errors import UnknownModelError
 
     try:
-        return [registry.get_spec(n) for n in names] if names else [registry.FETCH_DEFAULT]
-    except KeyError as e:
-        raise CliError(str(e.args[0]), EXIT_USAGE) from None
+        return [registry.get_spec(n) for n in names] if names else [registry.default_spec()]
+    except UnknownModelError as e:
+        raise CliError(str(e), EXIT_USAGE) from None
 
 
 def _emit_json(data: object) -> None:
@@ -179,16 +180,15 @@ def _status_word(st) -> str:
 def cmd_models_list(args: argparse.Namespace) -> int:
     from . import registry, store
 
-    rows, installed = [], []
-    for spec in registry.by_preference():
+    rows = []
+    for spec in registry.SPECS:
         st = store.verify(spec)
-        if st.installed:
-            installed.append(spec.name)
         rows.append({"name": spec.name, "status": _status_word(st), "path": str(st.path), "pad": spec.pad,
                      "any_timestep": spec.arbitrary_timestep,
                      "encoder_channels": spec.encoder_channels if spec.has_encoder else None,
                      "ensemble": spec.ensemble, "fetchable": bool(spec.sources), "same_network": list(spec.same_network)})
-    default = installed[0] if installed else None
+    default = registry.DEFAULT
+    default_installed = store.model_path(registry.default_spec()).is_file()
     if args.json:
         _emit_json({"model_dir": str(store.model_dir()), "default": default, "models": rows})
         return 0
@@ -200,7 +200,8 @@ def cmd_models_list(args: argparse.Namespace) -> int:
         src = "fetchable" if r["fetchable"] else "copy in"
         print(f"{r['name']:<11} {r['status']:<14} {r['pad']:>4} {ts:<9} {enc:>7} {'yes' if r['ensemble'] else 'no':<8} "
               f"{src:<9} {', '.join(r['same_network']) or '-'}")
-    print(f"default model (model=None): {default or f'none installed (vsrife models fetch {registry.FETCH_DEFAULT.name})'}")
+    note = "" if default_installed else f" (not installed: vsrife models fetch {default})"
+    print(f"default model (model=None): {default}{note}")
     print("pad: frame sizes are padded to a multiple of max(pad, pad/scale); encoder: per-frame feature channels, cached")
     return 0
 
@@ -328,11 +329,12 @@ def _vspipe() -> str:
 def _model_arg(model: str | None) -> str | None:
     """Check that the model exists (a registered, installed name or a checkpoint file)."""
     from . import registry, store
+    from .errors import UnknownModelError
 
     if model is None:
-        if not any(store.model_path(s).is_file() for s in registry.SPECS):
-            raise CliError(f"no model is installed in {store.model_dir()}; fetch one: "
-                           f"vsrife models fetch {registry.FETCH_DEFAULT.name}", EXIT_FAILED)
+        spec = registry.default_spec()
+        if not store.model_path(spec).is_file():
+            raise CliError(store.missing_message(spec, store.model_path(spec)), EXIT_FAILED)
         return None
     path = Path(model).expanduser()
     if path.suffix in (".pkl", ".pth", ".pt", ".safetensors") or os.sep in model:
@@ -341,8 +343,8 @@ def _model_arg(model: str | None) -> str | None:
         return str(path.resolve())
     try:
         spec = registry.get_spec(model)
-    except KeyError as e:
-        raise CliError(f"--model: {e.args[0]}") from None
+    except UnknownModelError as e:
+        raise CliError(f"--model: {e}") from None
     if not store.model_path(spec).is_file():
         raise CliError(store.missing_message(spec, store.model_path(spec)), EXIT_FAILED)
     return model

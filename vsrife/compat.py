@@ -138,11 +138,14 @@ def _ensure_model(model: str, auto_download: bool) -> str:
     import vapoursynth as vs
 
     from . import registry, store
+    from .errors import UnknownModelError
 
+    if not isinstance(model, str):
+        return model  # a path or a state dict: RIFE() checks it
     try:
         spec = registry.get_spec(model)
-    except (KeyError, TypeError):
-        return model  # a path or a state dict: RIFE() checks it
+    except UnknownModelError:
+        return model  # a checkpoint path: RIFE() checks it
     if store.model_path(spec).is_file():
         return model
     if not auto_download:

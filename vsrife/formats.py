@@ -39,6 +39,15 @@ _MATRICES = frozenset({1, 2, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14})
 """``_Matrix`` values zimg converts YUV with (0 is RGB, 3 reserved)."""
 _CHROMA_LOCATIONS = frozenset(range(6))
 
+COLOUR_PROPS = ("_Matrix", "_Range", "_ColorRange", "_ChromaLocation", "_Primaries", "_Transfer")
+
+
+def without_colour_props(clip: vs.VideoNode) -> vs.VideoNode:
+    """``clip`` without the colour props zimg would check: conversions get them explicitly (read and
+    validated once), so a nonsense value on some frame cannot fail that frame."""
+    return clip.std.RemoveFrameProps(list(COLOUR_PROPS))
+
+
 INTERPOLATED_DROPS = ("_PictType", "_SceneChangeNext", "_SceneChangePrev")
 """Source-frame properties that do not describe an interpolated frame (the scene-change ones are
 set again where the output's cuts are)."""
@@ -147,14 +156,14 @@ class WorkFormat:
         if clip.format.id == self.id:
             return clip
         if self.colour is not None:
-            return clip.resize.Bicubic(format=self.id, **self.colour.to_rgb_kwargs())
+            return without_colour_props(clip).resize.Bicubic(format=self.id, **self.colour.to_rgb_kwargs())
         return clip.resize.Point(format=self.id)  # RGB/GRAY integer -> float: a pure rescale, exact
 
     def from_work(self, clip: vs.VideoNode) -> vs.VideoNode:
         if clip.format.id == self.fmt.id:
             return clip
         if self.colour is not None:
-            return clip.resize.Bicubic(format=self.fmt.id, **self.colour.from_rgb_kwargs())
+            return without_colour_props(clip).resize.Bicubic(format=self.fmt.id, **self.colour.from_rgb_kwargs())
         return clip.resize.Point(format=self.fmt.id)
 
     def planes(self, frame: vs.VideoFrame) -> list[np.ndarray]:

@@ -38,6 +38,8 @@ import numpy as np
 import vapoursynth as vs
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .formats import read_colour, without_colour_props
+
 SCORE_PROP = "RifeSceneDiff"
 """The prop :func:`pair_differences` stores the metric in."""
 
@@ -66,8 +68,15 @@ def luma_small(clip: vs.VideoNode, width: int, min_size: int = 1) -> vs.VideoNod
     w = min(clip.width, width)
     h = max(round(clip.height * w / clip.width), 1)
     w, h = max(w, min_size), max(h, min_size)
-    kw = {"matrix_s": "709"} if clip.format.color_family == vs.RGB else {}
-    return clip.resize.Bilinear(w, h, format=vs.GRAYS, **kw)
+    if clip.format.color_family == vs.RGB:
+        return clip.resize.Bilinear(w, h, format=vs.GRAYS, matrix_s="709")
+    # the luma plane itself, with the range read (and checked) once: frame props the conversion
+    # would otherwise trust (a nonsense _Matrix or _Range) are not looked at
+    kw = {}
+    if clip.format.color_family == vs.YUV:
+        kw = {"range_in": int(read_colour(clip, clip.get_frame(0).props).full_range)}
+        clip = clip.std.ShufflePlanes(0, vs.GRAY)
+    return without_colour_props(clip).resize.Bilinear(w, h, format=vs.GRAYS, **kw)
 
 
 def _ranges(b: np.ndarray, pad: int) -> tuple[np.ndarray, np.ndarray]:

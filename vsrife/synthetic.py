@@ -18,7 +18,7 @@ def photo(name: str = "astronaut") -> np.ndarray:
     try:
         from skimage import data
     except ImportError as e:  # pragma: no cover - depends on the install
-        raise RuntimeError("the demo photographs need scikit-image: pip install 'vsrife[cli]'") from e
+        raise RuntimeError("the demo photographs need scikit-image: pip install 'vapoursynth-rife[cli]'") from e
     img = getattr(data, name)()
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)

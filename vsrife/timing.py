@@ -126,6 +126,9 @@ class ConstantRate:
         if self.factor <= 0 or self.src_frames < 1:
             raise ValueError("need a positive factor and at least one source frame")
         _check_length(self.num_frames)
+        cycle, period = self._period()
+        if period <= self.num_frames:  # SelectEvery makes whole periods: check what it will produce
+            _check_length(-(-self.src_frames // cycle) * period)
         if (size := min(self.factor.numerator, self.num_frames)) > MAX_TABLE:
             raise TimingError(
                 f"the rate ratio {self.factor} needs a frame table of {size:,} entries, more than the "
@@ -150,13 +153,18 @@ class ConstantRate:
     def instant(self, k: int) -> tuple[Fraction, Fraction]:
         return Fraction(k) / self.fps, 1 / self.fps
 
+    def _period(self) -> tuple[int, int]:
+        """(source frames, output frames) of one repetition of the selection pattern."""
+        p, q = self.factor.numerator, self.factor.denominator
+        # SelectEvery needs a cycle of at least 2: an integer factor repeats over two source frames
+        return (2, 2 * p) if q == 1 else (q, p)
+
     def table(self) -> tuple[int, list[int]]:
         p, q = self.factor.numerator, self.factor.denominator
-        if p > self.num_frames:  # less than one period of output: list it
+        cycle, period = self._period()
+        if period > self.num_frames:  # less than one period of output: list it
             return _flat_table([k * q // p for k in range(self.num_frames)], self.src_frames)
-        if q == 1:  # SelectEvery needs a cycle of at least 2: the same pattern over two source frames
-            p, q = 2 * p, 2
-        return q, [r * q // p for r in range(p)]
+        return cycle, [r * q // p for r in range(period)]
 
 
 class _Grid:

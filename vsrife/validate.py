@@ -17,6 +17,7 @@ from fractions import Fraction
 from numbers import Integral, Rational, Real
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import vapoursynth as vs
 
 from .formats import unsupported
@@ -45,7 +46,7 @@ def _shown(value: object) -> str:
 
 
 def flag(name: str, value: object) -> bool:
-    if isinstance(value, bool) or type(value).__name__ == "bool_":  # numpy.bool_ too
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise error(name, f"must be True or False, got {_shown(value)}")
 
@@ -70,7 +71,7 @@ def rational(name: str, value: object) -> Fraction:
         hint = f"use Fraction({Fraction(str(value)).numerator}, {Fraction(str(value)).denominator})" if isinstance(
             value, float) and math.isfinite(value) else "give an int or a fractions.Fraction"
         raise error(name, f"must be an exact positive number, got {_shown(value)}", hint)
-    v = Fraction(value.numerator, value.denominator)
+    v = Fraction(int(value.numerator), int(value.denominator))  # numpy integers become Python ints
     if v <= 0:
         raise error(name, f"must be positive, got {v}")
     return v
