@@ -66,7 +66,7 @@ def test_requests_only_the_pair(hdv3_random: dict) -> None:
     for k in (1, 5, 7):
         requested: list[int] = []
 
-        def record(n: int, f: vs.VideoFrame, requested: list[int] = requested) -> vs.VideoFrame:  # noqa: B006 - bound per k
+        def record(n: int, f: vs.VideoFrame, requested: list[int] = requested) -> vs.VideoFrame:  # bound per k
             requested.append(n)
             return f
 
