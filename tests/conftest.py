@@ -13,6 +13,7 @@ import vapoursynth as vs
 from helpers import random_state, save_state
 
 from vsrife import registry, store
+from vsrife.backends import DEFAULT_ENV
 
 _LAYERS = ("unit", "graph", "network", "e2e")
 
@@ -34,9 +35,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def _model_dir_is_set_for_child_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # Child processes (vspipe, the CLI) must see the same store as the tests.
     monkeypatch.setenv("VSRIFE_MODEL_DIR", os.fspath(store.model_dir()))
+    # Plumbing runs on the torch backend: converting every random-weight network for OpenVINO would
+    # cost seconds per clip. The OpenVINO backend and the backend=None choice are tested in
+    # tests/test_backends.py, which unsets this.
+    monkeypatch.setenv(DEFAULT_ENV, "torch")
 
 
 @pytest.fixture

@@ -180,7 +180,7 @@ def _status_word(st) -> str:
 def cmd_models_list(args: argparse.Namespace) -> int:
     from . import registry, store
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for spec in registry.SPECS:
         st = store.verify(spec)
         rows.append({"name": spec.name, "status": _status_word(st), "path": str(st.path), "pad": spec.pad,

@@ -468,7 +468,8 @@ def _clock(seconds: float) -> str:
 def _pump(stream: IO[bytes], on_line: Callable[[str], None]) -> None:
     """Read ``stream`` to its end, calling ``on_line`` for each line (``\\r`` or ``\\n`` ended)."""
     buf = b""
-    while chunk := stream.read1(65536):
+    read = getattr(stream, "read1", stream.read)  # buffered pipes return what is there, not a full 64 KiB
+    while chunk := read(65536):
         buf += chunk
         *lines, buf = re.split(rb"\r\n|\r|\n", buf)
         for line in lines:

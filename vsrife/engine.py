@@ -134,6 +134,8 @@ def _serve(jobs: queue.SimpleQueue) -> None:
                 fut.set_result(fn(*args))
             except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
                 fut.set_exception(e)
+        # drop the finished job: an idle thread must not keep its engine (and so itself) alive
+        del job, fn, args, fut
 
 
 class InferenceWorker:

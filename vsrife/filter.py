@@ -134,7 +134,7 @@ def _engine(opts: Options, ckpt: Checkpoint, plan: Plan, work: WorkFormat) -> En
     except ValueError as e:
         raise error("backend", str(e)) from None
     try:
-        precision = backends.resolve_precision(opts.precision, spec, opts.device)
+        precision = backends.resolve_precision(opts.precision, spec, opts.device, name)
     except ValueError as e:
         raise error("precision", str(e)) from None
     ph, pw = padded_size(clip.height, clip.width, spec.pad_multiple(opts.scale))

@@ -20,6 +20,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -62,7 +63,7 @@ class Checkpoint:
 # --------------------------------------------------------------------------------------------- reading
 
 
-def canonicalize(sd: Mapping[object, object]) -> dict[str, Tensor]:
+def canonicalize(sd: Mapping[Any, Any]) -> dict[str, Tensor]:
     """Unwrap the containers checkpoints come in and strip DataParallel's ``module.`` prefix.
     Non-tensor entries (step counters, optimizer settings) are left out."""
     for key in ("state_dict", "params", "model"):

@@ -414,12 +414,12 @@ def make_plan(
     timing: ConstantRate | Timeline | Split
     source = clip
     if not variable and not held_frames:
-        factor = rate.factor if rate.factor is not None else rate.fps / clip.fps  # type: ignore[operator]
+        factor = rate.factor if rate.factor is not None else _target(rate) / clip.fps
         timing = ConstantRate(factor, n, clip.fps)
     else:
         starts, end = source_times(clip, timecodes)
         snap = TIMECODE_SNAP if timecodes is not None else Fraction(0)
-        fps = rate.fps if rate.fps is not None else rate.factor * n / (end - starts[0])  # type: ignore[operator]
+        fps = rate.fps if rate.fps is not None else _factor(rate) * n / (end - starts[0])
         if held_frames:
             from .scene import distinct_frames
 
@@ -436,6 +436,16 @@ def make_plan(
             timing = Timeline(starts, end, fps, snap)
     depth = None if arbitrary_timestep else (bisect_depth or _depth_for(timing))
     return Plan(source, timing, depth)
+
+
+def _target(rate: Rate) -> Fraction:
+    assert rate.fps is not None
+    return rate.fps
+
+
+def _factor(rate: Rate) -> Fraction:
+    assert rate.factor is not None
+    return rate.factor
 
 
 def _depth_for(timing: ConstantRate | Timeline | Split) -> int:

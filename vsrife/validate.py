@@ -137,7 +137,7 @@ def model_arg(model: object) -> str | os.PathLike[str] | Mapping[str, Any] | Non
     if model is None or isinstance(model, (str, os.PathLike, Mapping)):
         if isinstance(model, os.PathLike) and isinstance(os.fspath(model), bytes):
             raise error("model", "a bytes path is not supported", "pass the path as a str")
-        return model  # type: ignore[return-value]
+        return model
     if isinstance(model, bytes):
         raise error("model", "bytes are not a model name or path", "pass a str")
     raise error("model", f"must be None, a model name, a checkpoint path or a state dict, got {type(model).__name__}",
@@ -171,7 +171,7 @@ def device_arg(device: object) -> torch.device:
 
 def timecodes_arg(timecodes: object) -> str | os.PathLike[str] | Sequence[Real] | None:
     if timecodes is None or isinstance(timecodes, (str, os.PathLike)):
-        return timecodes  # type: ignore[return-value]
+        return timecodes
     if isinstance(timecodes, Sequence) and not isinstance(timecodes, (bytes, bytearray)):
         return timecodes  # entries are checked where they are read (timing)
     raise error("timecodes", f"must be a timecodes file path or a list of frame start times in seconds, got "

@@ -112,6 +112,10 @@ class IFNetPaper(nn.Module):
         self.contextnet = ContextNet()
         self.unet = UNet()
 
+    @property
+    def blocks(self) -> list[IFBlock]:
+        return [getattr(self, f"block{i}") for i in range(len(PAPER_BLOCKS))]
+
     def encode(self, img: Tensor) -> None:
         """The paper model has no per-frame encoder (its ContextNet depends on the flow)."""
         return None
@@ -135,7 +139,7 @@ class IFNetPaper(nn.Module):
         warped0, warped1 = img0, img1
         flow: Tensor | None = None
         mask: Tensor | None = None
-        for block, level in zip((self.block0, self.block1, self.block2), (4.0, 2.0, 1.0)):
+        for block, level in zip(self.blocks, (4.0, 2.0, 1.0)):
             if flow is None or mask is None:
                 flow, mask, _ = block(torch.cat((img0, img1), 1), None, level / scale)
             else:

@@ -24,7 +24,7 @@ frames warped by the flow so far and the timestep map. The versions differ only 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
@@ -142,9 +142,9 @@ _HEAD8 = EncoderConfig("head", hidden=32, out=8)
 _HEAD4 = EncoderConfig("head", hidden=16, out=4)
 _HEAD16 = EncoderConfig("head", hidden=16, out=16)
 
-_PLAIN = dict(trunk="conv", pixel_shuffle=False, out=FLOW + MASK)
-_V40 = V4Config(_W4, _L4, BlockConfig(act="prelu", residual=True, **_PLAIN), mask_residual=True, large_flow_retry=32.0)
-_V42 = V4Config(_W4, _L4, BlockConfig(**_PLAIN), mask_residual=True)
+_PLAIN = BlockConfig(trunk="conv", pixel_shuffle=False, out=FLOW + MASK)
+_V40 = V4Config(_W4, _L4, replace(_PLAIN, act="prelu", residual=True), mask_residual=True, large_flow_retry=32.0)
+_V42 = V4Config(_W4, _L4, _PLAIN, mask_residual=True)
 _V45 = V4Config(_W4, _L4, BlockConfig(out=FLOW + MASK), mask_residual=True)
 _V46 = V4Config(_W4, _L4, mask_residual=True)
 _V47 = V4Config(_W4, _L4, encoder=_ENC_TINY)

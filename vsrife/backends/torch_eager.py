@@ -77,7 +77,7 @@ class TorchBackend:
         self.dtype = _DTYPES[target.precision]
         self.autocast = target.precision == "bf16"
         dev = target.device
-        net = net.to(device=dev, dtype=self.dtype, memory_format=torch.channels_last).eval().requires_grad_(False)
+        net = net.to(device=dev, dtype=self.dtype).to(memory_format=torch.channels_last).eval().requires_grad_(False)
         self.graph = Interpolator(net, target, warp)
         self.stream = torch.cuda.Stream(dev) if dev.type == "cuda" else None
         self._pinned: dict[np.dtype, PinnedPool] = {}
@@ -139,7 +139,7 @@ class TorchBackend:
 
     def encode(self, img: Tensor) -> Tensor:
         with self._context():
-            feat = self.graph.net.encode(img)
+            feat = self.graph.network.encode(img)
             assert feat is not None
             return feat
 
