@@ -10,10 +10,11 @@ from collections.abc import Iterator
 import pytest
 import torch
 import vapoursynth as vs
-from helpers import random_state, save_state
 
 from vsrife import registry, store
 from vsrife.backends import DEFAULT_ENV
+
+from helpers import random_state, save_state
 
 _LAYERS = ("unit", "graph", "network", "e2e")
 

@@ -15,10 +15,11 @@ import pytest
 import vapoursynth as vs
 
 import vsrife
-from helpers import planes, psnr, random_clip, random_state
 from vsrife import registry
 from vsrife.backends import DEFAULT_ENV, choose
 from vsrife.synthetic import clip_from_frames, photo, window
+
+from helpers import planes, psnr, random_clip, random_state
 
 pytestmark = pytest.mark.network
 

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import pytest
-from helpers import footage
 
 from vsrife import cli, encode, store
+
+from helpers import footage
 
 pytestmark = pytest.mark.e2e
 

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
-from helpers import planes, random_clip
 
 from vsrife import compat, registry, store
 from vsrife import filter as rife_filter
 from vsrife.compat import rife
 from vsrife.scene import DEFAULT_THRESHOLD
+
+from helpers import planes, random_clip
 
 pytestmark = pytest.mark.graph
 

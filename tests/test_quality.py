@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import planes
-from helpers import psnr as _psnr
 
 import vsrife
 from vsrife.synthetic import clip_from_frames, photo, window
+
+from helpers import planes
+from helpers import psnr as _psnr
 
 pytestmark = pytest.mark.network
 

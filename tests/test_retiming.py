@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vapoursynth as vs
-from helpers import convert, durations, planes, random_clip, same_frames, vfr_clip
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +17,8 @@ import vsrife
 from vsrife.scene import distinct_frames
 from vsrife.synthetic import clip_from_frames, photo, window
 from vsrife.timing import MIN_UNEVEN_DEPTH, ConstantRate, default_depth, nearest_dyadic
+
+from helpers import convert, durations, planes, random_clip, same_frames, vfr_clip
 
 pytestmark = pytest.mark.graph
 
