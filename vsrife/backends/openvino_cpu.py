@@ -171,10 +171,16 @@ class OpenVINOBackend:
         return out
 
     def _convert(self, module: nn.Module, examples: Sequence[Tensor]) -> Any:
-        import openvino as ov
+        # the PyTorch frontend itself, not ov.convert_model: that one also runs OpenVINO's telemetry,
+        # which forks dozens of processes from this (multi-threaded) one to contact a server
+        from openvino.frontend import FrontEndManager
+        from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
 
         with torch.no_grad():
-            model = ov.convert_model(module.eval(), example_input=tuple(examples))
+            frontend = FrontEndManager().load_by_framework("pytorch")
+            decoder = TorchScriptPythonDecoder(module.eval(), example_input=tuple(examples))  # must outlive convert()
+            model = frontend.convert(frontend.load(decoder))
+            del decoder
         model.reshape({model.inputs[i]: list(x.shape) for i, x in enumerate(examples)})
         if self.target.precision == "bf16":
             self._keep_flow_in_f32(model)
@@ -204,16 +210,15 @@ class OpenVINOBackend:
 
         xml = self.entry / f"{name}.xml"
         if xml.is_file():
-            try:
-                return self.core.compile_model(self.core.read_model(xml), "CPU", self.properties)
+            try:  # by path: OpenVINO's blob cache then skips hashing the whole model
+                return self.core.compile_model(str(xml), "CPU", self.properties)
             except Exception as e:  # noqa: BLE001 - a damaged entry is rebuilt, not fatal
                 log.warning("RIFE: the cached OpenVINO graph %s is unreadable (%s); rebuilding it", self.entry, e)
                 shutil.rmtree(self.entry, ignore_errors=True)
         start = time.perf_counter()
         model = convert()
-        if self._store(name, model, ov):
-            model = self.core.read_model(xml)  # run what later starts will read: the same graph, the same output
-        compiled = self.core.compile_model(model, "CPU", self.properties)
+        # run what later starts will read (the same graph, the same output)
+        compiled = self.core.compile_model(str(xml) if self._store(name, model, ov) else model, "CPU", self.properties)
         log.info("RIFE: converted %s for OpenVINO (%s, %dx%d, %s) in %.1f s; cached in %s", self.target.spec.name,
                  name, self.target.padded[1], self.target.padded[0], self.target.precision,
                  time.perf_counter() - start, self.entry)
