@@ -194,7 +194,7 @@ CATALOGUE: tuple[tuple[Spec, ...], ...] = (
     (S("rotation", "rotate 9 deg/f", M("astronaut", spin=9), frames=(6, 9)),),
     (S("fade", "dissolve pan 6% -> pan 6%", M("retina", 0.06), dissolve=M("hubble_deep_field", 0.06), frames=(9, 11)),),
     (S("pan", "pan 10% diagonal", M("grass", 0.10, 45)),),
-    (S("lowfps", "pan 5% + zoom 4% + rotate 3 deg/f at 12 fps", M("retina", 0.025, zoom=1.02, spin=1.5), fps=12),),
+    (S("lowfps", "pan 4% + zoom 4% + rotate 3 deg/f at 12 fps", M("retina", 0.02, zoom=1.02, spin=1.5), fps=12),),
     (S("pan", "pan 4% grass", M("grass", 0.04)), S("pan", "gravel", M("gravel", 0.04), cut="cut:texture")),
     (S("blur", "zoom in 10%/f, 360-degree shutter", M("astronaut", zoom=1.10), shutter=1.0, frames=(6, 9)),),
     (S("zoom", "zoom out 15%/f", M("retina", zoom=1 / 1.15)),),
