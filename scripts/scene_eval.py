@@ -613,7 +613,7 @@ def report_kinds(evals: Sequence[Evaluated], dets: Sequence[str]) -> None:
 
 
 def report_shots(evals: Sequence[Evaluated], dets: Sequence[str], runs: RifeRuns | None) -> None:
-    print("per shot: largest step, largest stage-1 score, false cuts per detector; with --quality also the mean")
+    print("per shot: largest step, largest stage-1 score, false cuts per detector (flash pairs included); with --quality the mean")
     print("PSNR (dB) of the t = 0.5 frame against the exact in-between, sc=False / sc=True (flash pairs left out)")
     rows = []
     for e in evals:
