@@ -66,8 +66,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import vapoursynth as vs  # noqa: E402
 
 from tests.helpers import footage, psnr  # noqa: E402
-from vsrife.colour import read_colour  # noqa: E402
-from vsrife.scene import DEFAULT_THRESHOLD, pair_differences  # noqa: E402
+from vsrife.formats import read_colour  # noqa: E402
+from vsrife.scene import DEFAULT_THRESHOLD, SCORE_PROP, pair_differences  # noqa: E402
 from vsrife.synthetic import Camera, PhotoLibrary, Shot, Sprite, clip_from_frames, place, render  # noqa: E402
 
 core = vs.core
@@ -266,7 +266,8 @@ def _thing(t: Thing, lens: float, width: int, height: int, library: PhotoLibrary
 
 
 def _shot(spec: Spec, width: int, height: int, library: PhotoLibrary, rng: np.random.Generator,
-          previous: Shot | None) -> Shot:
+          previous: Shot | None, mode: str) -> Shot:
+    """``spec`` drawn and placed; ``mode`` = "random", "near" or "away" (see Spec.place)."""
     frames = int(rng.integers(spec.frames[0], spec.frames[1] + 1))
     unit = REF_WIDTH / width
     shot = Shot(_camera(spec.motion, frames, unit, rng), frames,
@@ -276,9 +277,9 @@ def _shot(spec: Spec, width: int, height: int, library: PhotoLibrary, rng: np.ra
     if spec.fps != 24.0:
         shot = shot.retimed(24.0 / spec.fps)
     near = away = None
-    if previous is not None and spec.place == "near":
+    if previous is not None and mode == "near":
         near = previous.camera.centre(previous.frames - 1)
-    elif previous is not None and spec.place == "away":
+    elif previous is not None and mode == "away":
         away = previous.camera.centre(previous.frames)  # where the first shot would have gone on
     shot = place(shot, width, height, library, rng, near=near, away=away)
     if shot.flash is not None and shot.flash >= shot.frames - 1:  # shortened by place()
@@ -300,9 +301,16 @@ def build_shots(seed: int, width: int, height: int, kinds: set[str], library: Ph
         if not _wanted(group, kinds):
             continue
         rng = np.random.default_rng([seed, g])
-        previous: Shot | None = None
         for i, spec in enumerate(group):
-            shot = _shot(spec, width, height, library, rng, previous)
+            if i:
+                previous, mode = out[-1].shot, spec.place
+            elif out and _end_image(out[-1].shot) == spec.motion.image:
+                # selected kinds can put two groups over one photograph next to each other: make
+                # that a real cut too, far from where the previous shot would go on
+                previous, mode = out[-1].shot, "away"
+            else:
+                previous, mode = None, "random"
+            shot = _shot(spec, width, height, library, rng, previous, mode)
             if i:
                 cut_in = spec.cut
             elif out:
@@ -311,7 +319,6 @@ def build_shots(seed: int, width: int, height: int, kinds: set[str], library: Ph
                 cut_in = ""
             out.append(Placed(spec, shot, start, cut_in, f"{seed}:{len(out):02d} {spec.motion.image} {spec.note}"))
             start += shot.frames
-            previous = shot
     return out
 
 
@@ -424,7 +431,7 @@ class Detector:
 
 
 def stage1_scores(clip: vs.VideoNode) -> list[float]:
-    return [float(f.props["PlaneStatsAverage"]) for f in pair_differences(clip).frames()][:-1]
+    return [float(f.props[SCORE_PROP]) for f in pair_differences(clip).frames()][:-1]
 
 
 def _stage1(clip: vs.VideoNode) -> list[bool]:
@@ -748,7 +755,7 @@ def list_shots(shots: Sequence[Placed], width: int, height: int) -> None:
     rows = []
     for n, p in enumerate(shots):
         steps = [p.shot.step(k, width, height) / width for k in range(p.shot.frames - 1)]
-        extra = f"jump {100 * jump(shots[n - 1], p, width):.0f}%" if p.cut_in == "cut:same-photo" and n and p.spec.place == "away" else ""
+        extra = f"jump {100 * jump(shots[n - 1], p, width):.0f}%" if p.cut_in == "cut:same-photo" else ""
         rows.append([p.label, p.spec.kind, p.cut_in or "-", p.start, p.shot.frames, f"{100 * max(steps):.1f}",
                      f"{p.shot.camera.scale * width / REF_WIDTH:.2f}", extra])
     table(["shot", "kind", "cut into it", "start", "frames", "max step %", "lens", ""], rows)
