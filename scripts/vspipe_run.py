@@ -1,0 +1,113 @@
+"""Run a .vpy through ``vspipe -c y4m | ffmpeg -f null`` and watch it: vspipe's own output time (from
+the first frame to the last, so start-up is left out), CPU time, resident and peak memory over the
+process tree, sampled every 0.1 s (Linux /proc). Shared by bench.py and longrun.py."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Sample:
+    time: float
+    cpu: float  # seconds, user + system, whole tree
+    rss_kb: int  # resident now (VmRSS), summed over the tree
+    peak_kb: int  # largest VmHWM in the tree
+
+
+@dataclass
+class Run:
+    frames: int
+    seconds: float  # vspipe's "Output N frames in S seconds"
+    first_frame: float  # perf_counter() when the first frame was out
+    samples: list[Sample] = field(default_factory=list)
+
+    def after_first(self) -> list[Sample]:
+        return [s for s in self.samples if s.time >= self.first_frame]
+
+    @property
+    def cores(self) -> float:
+        """CPU seconds per second while frames were being produced."""
+        live = self.after_first()
+        if len(live) < 2 or live[-1].time <= live[0].time:
+            return float("nan")
+        return (live[-1].cpu - live[0].cpu) / (live[-1].time - live[0].time)
+
+    @property
+    def peak_mb(self) -> float:
+        return max((s.peak_kb for s in self.samples), default=0) / 1024
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (the ``vspipe`` on PATH is a Python launcher of the real one)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            todo += [int(c) for c in task.read_text().split()]
+    return out
+
+
+def _sample(pid: int) -> Sample:
+    cpu, rss, peak = 0.0, 0, 0
+    for p in _tree(pid):
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        status = Path(f"/proc/{p}/status").read_text()
+        if m := re.search(r"VmRSS:\s+(\d+) kB", status):
+            rss += int(m.group(1))
+        if m := re.search(r"VmHWM:\s+(\d+) kB", status):
+            peak = max(peak, int(m.group(1)))
+    return Sample(time.perf_counter(), cpu, rss, peak)
+
+
+def run(script: str, interval: float = 0.1) -> Run:
+    import imageio_ffmpeg
+
+    with tempfile.TemporaryDirectory() as tmp:
+        vpy = Path(tmp) / "run.vpy"
+        vpy.write_text(script)
+        pipe = subprocess.Popen([str(Path(sys.executable).with_name("vspipe")), "-p", "-c", "y4m", str(vpy), "-"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        enc = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", "-", "-f", "null", "-"],
+                               stdin=pipe.stdout, stderr=subprocess.DEVNULL)
+        assert pipe.stdout is not None and pipe.stderr is not None
+        pipe.stdout.close()
+        samples: list[Sample] = []
+        done = threading.Event()
+
+        def poll() -> None:
+            while not done.is_set():
+                try:
+                    s = _sample(pipe.pid)
+                    if s.peak_kb:
+                        samples.append(s)
+                except (OSError, IndexError, ValueError):
+                    pass
+                done.wait(interval)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        err, first = b"", None
+        while chunk := pipe.stderr.read1(4096):
+            err += chunk
+            if first is None and b"Frame: 1/" in err:
+                first = time.perf_counter()
+        enc.wait()
+        pipe.wait()
+        done.set()
+        poller.join()
+    text = err.decode(errors="replace")
+    m = re.search(r"Output (\d+) frames in ([\d.]+) seconds", text)
+    if pipe.returncode or first is None or m is None:
+        raise SystemExit(f"vspipe failed: {text[-2000:]}")
+    return Run(int(m.group(1)), float(m.group(2)), first, samples)
