@@ -18,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..archs import Network
@@ -26,9 +27,12 @@ from ..registry import ModelSpec
 
 log = logging.getLogger("vsrife")
 
-EVIDENCE = ("residual", "disagree", "far", "confidence")
+EVIDENCE = ("residual", "disagree", "tolerant", "block10", "block25", "block50")
 """What :func:`evidence` measures, in order (see there)."""
 
+TOLERANCE = 0.05
+"""A pixel disagrees when it lies this far (0..1) outside the range of the other warped frame's 3 x 3
+neighbourhood around it, after brightness matching."""
 
 @dataclass(frozen=True)
 class Target:
@@ -47,23 +51,41 @@ class Target:
     ensemble: bool
 
 
+def _excess(x: Tensor, y: Tensor) -> Tensor:
+    """How far each pixel of ``x`` lies outside the min..max of ``y``'s 3 x 3 neighbourhood (mean
+    over channels): sub-pixel misalignment costs nothing, different content does."""
+    hi = F.max_pool2d(y, 3, 1, 1)
+    lo = -F.max_pool2d(-y, 3, 1, 1)
+    return (F.relu(x - hi) + F.relu(lo - x)).mean(1, keepdim=True)
+
+
 def evidence(fused: Fused, height: int, width: int) -> Tensor:
-    """A 1 x 4 summary of how well the network explained the pair, over the frame (not the padding):
+    """A 1 x 6 summary of how well the network explained the pair, over the frame (not the padding):
 
-    * ``residual``: mean |warped0 - warped1| (0..1): the two frames brought to the instant disagree;
-    * ``disagree``: share of pixels where they disagree by more than 0.1 (a tenth of full range);
-    * ``far``: share where they disagree by more than 0.3;
-    * ``confidence``: mean |2 w - 1| of the fusion weight (1: every pixel taken from one frame).
+    * ``residual``: mean |warped0 - warped1| (0..1);
+    * ``disagree``: share of pixels where they differ by more than 0.1;
+    * ``tolerant``: mean disagreement beyond the 3 x 3 neighbourhood range (see :func:`_excess`),
+      the second frame's brightness matched to the first (a fade is no cut);
+    * ``block10/25/50``: the 10th, 25th and 50th percentile over blocks (a grid of about 8 rows) of
+      the share of pixels disagreeing by more than :data:`TOLERANCE`.
 
-    On a cut nothing aligns: large disagreement everywhere. On fast motion the frames align except
-    where something is uncovered, and there the mask picks one side."""
+    On a cut nothing aligns: nearly every block disagrees. On fast motion the network may fail where
+    something moves fast or is uncovered, but the rest of the frame aligns, so the low percentiles
+    stay near zero."""
     w0 = fused.warped0[:, :, :height, :width].float()
     w1 = fused.warped1[:, :, :height, :width].float()
     r = (w0 - w1).abs().mean(1)
-    conf = (fused.weight[:, :, :height, :width].float() * 2 - 1).abs()
-    return torch.stack(
-        (r.mean(), (r > 0.1).float().mean(), (r > 0.3).float().mean(), conf.mean())
-    ).view(1, len(EVIDENCE))
+    gain = (w0.mean() / w1.mean().clamp(min=1e-4)).clamp(1 / 1.5, 1.5)
+    w1 = w1 * gain
+    tol = 0.5 * (_excess(w0, w1) + _excess(w1, w0))
+    bs = max(8, min(height, width) // 8)
+    blocks = F.avg_pool2d((tol > TOLERANCE).float(), bs, bs, ceil_mode=False).flatten()
+    if blocks.numel() == 0:  # a frame smaller than one block: the whole frame is the block
+        blocks = (tol > TOLERANCE).float().mean().view(1)
+    ordered, _ = torch.sort(blocks)
+    n = ordered.numel()
+    q = [ordered[min(n - 1, int(p * (n - 1)))] for p in (0.10, 0.25, 0.50)]
+    return torch.stack((r.mean(), (r > 0.1).float().mean(), tol.mean(), *q)).view(1, len(EVIDENCE))
 
 
 class Interpolator(nn.Module):
