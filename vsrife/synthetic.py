@@ -330,13 +330,14 @@ def place(shot: Shot, width: int, height: int, library: PhotoLibrary, rng: np.ra
     farthest from ``away``, else at random (the dissolve camera always at random). Where no
     position fits, the shot is shortened down to ``min_frames``, then the camera magnified."""
     while True:
-        boxes = [feasible_centres(cam, shot, width, height, library) for cam in shot.cameras()]
-        if all(b is not None for b in boxes):
+        found = [feasible_centres(cam, shot, width, height, library) for cam in shot.cameras()]
+        boxes = [b for b in found if b is not None]
+        if len(boxes) == len(found):
             break
         if shot.frames > min_frames:
             shot = replace(shot, frames=shot.frames - 1)
             continue
-        cams = [c if b is not None else c.magnified(0.85) for c, b in zip(shot.cameras(), boxes)]
+        cams = [c if b is not None else c.magnified(0.85) for c, b in zip(shot.cameras(), found)]
         shot = replace(shot, camera=cams[0], dissolve=cams[1] if len(cams) > 1 else None)
     centres = [_choose(b, rng, near if i == 0 else None, away if i == 0 else None) for i, b in enumerate(boxes)]
     cams = [replace(c, x=x, y=y) for c, (x, y) in zip(shot.cameras(), centres)]

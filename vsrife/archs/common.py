@@ -8,7 +8,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -132,6 +132,21 @@ def timestep_map(like: Tensor, timestep: float | Tensor) -> Tensor:
 def swap(flow: Tensor) -> Tensor:
     """The flow pair seen from the other frame (t->1, t->0)."""
     return torch.cat((flow[:, 2:4], flow[:, :2]), 1)
+
+
+class RifeNetwork(nn.Module):
+    """Base of the networks: ``forward`` is ``fused(...).frame``; no per-frame encoder by default."""
+
+    def encode(self, img: Tensor) -> Tensor | None:
+        """Per-frame features (None: the network has no encoder)."""
+        return None
+
+    def fused(self, img0: Tensor, img1: Tensor, timestep: float | Tensor, warp: Warp, scale: float = 1.0,
+              feat0: Tensor | None = None, feat1: Tensor | None = None, ensemble: bool = False) -> Fused:
+        raise NotImplementedError
+
+    def forward(self, *args: Any, **kwargs: Any) -> Tensor:
+        return self.fused(*args, **kwargs).frame
 
 
 class Fused(NamedTuple):

@@ -12,7 +12,7 @@ import re
 import torch
 from torch import Tensor, nn
 
-from .common import Fused, SingleNetwork, Warp, conv, fuse, resize, swap
+from .common import Fused, RifeNetwork, SingleNetwork, Warp, conv, fuse, resize, swap
 
 OWNED = re.compile(r"^block\d+\.")
 """HDv3's own checkpoint keys (``block_tea.*``, the training teacher, is not one of them)."""
@@ -50,7 +50,7 @@ class IFBlock(nn.Module):
         return flow, mask
 
 
-class IFNetHDv3(nn.Module):
+class IFNetHDv3(RifeNetwork):
     """Predicts the frame halfway between ``img0`` and ``img1`` (N x 3 x H x W, values in [0, 1])."""
 
     def __init__(self, channels: int = 90) -> None:
@@ -58,13 +58,6 @@ class IFNetHDv3(nn.Module):
         self.block0 = IFBlock(7 + 4, channels)
         self.block1 = IFBlock(7 + 4, channels)
         self.block2 = IFBlock(7 + 4, channels)
-
-    def encode(self, img: Tensor) -> None:
-        """HDv3 has no per-frame encoder."""
-        return None
-
-    def forward(self, img0: Tensor, img1: Tensor, timestep: float, warp: Warp, scale: float = 1.0) -> Tensor:
-        return self.fused(img0, img1, timestep, warp, scale).frame
 
     def fused(self, img0: Tensor, img1: Tensor, timestep: float | Tensor, warp: Warp, scale: float = 1.0,
               feat0: Tensor | None = None, feat1: Tensor | None = None, ensemble: bool = False) -> Fused:

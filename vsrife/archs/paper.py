@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .common import Fused, IFBlock, SingleNetwork, Warp, conv, fuse, resize
+from .common import Fused, IFBlock, RifeNetwork, SingleNetwork, Warp, conv, fuse, resize
 from .variants import PAPER_BLOCK, PAPER_BLOCKS, PAPER_PAD
 
 OWNED = re.compile(r"^(block\d+|contextnet|unet)\.")
@@ -98,7 +98,7 @@ class UNet(nn.Module):
         return torch.sigmoid(self.conv(x))
 
 
-class IFNetPaper(nn.Module):
+class IFNetPaper(RifeNetwork):
     """Predicts the frame halfway between ``img0`` and ``img1`` (N x 3 x H x W, values in [0, 1]).
 
     State-dict keys match the reference ``IFNet`` minus ``block_tea.*`` (the distillation teacher,
@@ -115,13 +115,6 @@ class IFNetPaper(nn.Module):
     @property
     def blocks(self) -> list[IFBlock]:
         return [getattr(self, f"block{i}") for i in range(len(PAPER_BLOCKS))]
-
-    def encode(self, img: Tensor) -> None:
-        """The paper model has no per-frame encoder (its ContextNet depends on the flow)."""
-        return None
-
-    def forward(self, img0: Tensor, img1: Tensor, timestep: float, warp: Warp, scale: float = 1.0) -> Tensor:
-        return self.fused(img0, img1, timestep, warp, scale).frame
 
     def fused(self, img0: Tensor, img1: Tensor, timestep: float | Tensor, warp: Warp, scale: float = 1.0,
               feat0: Tensor | None = None, feat1: Tensor | None = None, ensemble: bool = False) -> Fused:

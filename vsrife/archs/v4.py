@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from .common import SLOPE, Fused, IFBlock, Warp, fuse, owned_by, shapes, swap, timestep_map
+from .common import SLOPE, Fused, IFBlock, RifeNetwork, Warp, fuse, owned_by, shapes, swap, timestep_map
 from .variants import RGB, V4_VARIANTS, EncoderConfig, V4Config
 
 OWNED = re.compile(r"^(block\d+|encode)\.")
@@ -48,7 +48,7 @@ class Encoder(nn.Module):
         return x
 
 
-class IFNetV4(nn.Module):
+class IFNetV4(RifeNetwork):
     """A RIFE 4.x network built from a :class:`V4Config`."""
 
     def __init__(self, cfg: V4Config) -> None:
@@ -70,30 +70,8 @@ class IFNetV4(nn.Module):
         enc = self._modules.get("encode")
         return enc(img) if enc is not None else None
 
-    def forward(
-        self,
-        img0: Tensor,
-        img1: Tensor,
-        timestep: float | Tensor,
-        warp: Warp,
-        scale: float = 1.0,
-        feat0: Tensor | None = None,
-        feat1: Tensor | None = None,
-        ensemble: bool = False,
-    ) -> Tensor:
-        return self.fused(img0, img1, timestep, warp, scale, feat0, feat1, ensemble).frame
-
-    def fused(
-        self,
-        img0: Tensor,
-        img1: Tensor,
-        timestep: float | Tensor,
-        warp: Warp,
-        scale: float = 1.0,
-        feat0: Tensor | None = None,
-        feat1: Tensor | None = None,
-        ensemble: bool = False,
-    ) -> Fused:
+    def fused(self, img0: Tensor, img1: Tensor, timestep: float | Tensor, warp: Warp, scale: float = 1.0,
+              feat0: Tensor | None = None, feat1: Tensor | None = None, ensemble: bool = False) -> Fused:
         cfg = self.cfg
         if ensemble and not cfg.ensemble_supported:
             raise ValueError("this RIFE model does not support ensemble")
