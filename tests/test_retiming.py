@@ -202,6 +202,20 @@ def test_vfr_with_multi_splits_each_duration_in_every_format(fmt: int, multi: in
         assert same_frames(out.get_frame(k), src.get_frame(k // multi))
 
 
+def test_absolute_time_is_the_output_instant_from_the_sources_start(v46_random: dict) -> None:
+    src = random_clip(4, 32, 32, fps=(25, 1))
+    late = src.std.ModifyFrame(src, lambda n, f: _at(f, 7.5 + n / 25))  # a source that starts at 7.5 s
+    out = vsrife.RIFE(late, fps_num=60, model=v46_random)
+    for k in range(out.num_frames):
+        assert out.get_frame(k).props["_AbsoluteTime"] == pytest.approx(7.5 + k / 60)
+
+
+def _at(f: vs.VideoFrame, t: float) -> vs.VideoFrame:
+    f = f.copy()
+    f.props["_AbsoluteTime"] = t
+    return f
+
+
 def test_timecodes_with_multi_show_every_source_frame(v46_random: dict) -> None:
     times = [0, 0.041667, 0.083333, 0.125, 0.133333, 0.141667]
     src = random_clip(6, 32, 32)

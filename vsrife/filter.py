@@ -216,7 +216,9 @@ def _graph(opts: Options, plan: Plan, engine: Engine, work: WorkFormat) -> vs.Vi
         return between if plan.at(n).t > 0 and not f.props["RifeSceneCut"] else clips.this
 
     picked = clips.this.std.FrameEval(_frame_errors(pick), prop_src=clips.decision, clip_src=shown)
-    return picked.std.ModifyFrame([picked, clips.this, clips.decision, clips.previous], _frame_errors(_stamper(plan)))
+    origin = src.get_frame(0).props.get("_AbsoluteTime", 0.0)  # a source that starts late keeps its start
+    stamp = _stamper(plan, float(origin) if isinstance(origin, (int, float)) else 0.0)
+    return picked.std.ModifyFrame([picked, clips.this, clips.decision, clips.previous], _frame_errors(stamp))
 
 
 def _between(clips: _Clips, plan: Plan, engine: Engine, work: WorkFormat) -> vs.VideoNode:
@@ -273,9 +275,10 @@ def _decisions(src: vs.VideoNode, wsrc: vs.VideoNode, plan: Plan, engine: Engine
 _SCENE_KEYS = ("RifeSceneDiff", "RifeSceneEvidence")
 
 
-def _stamper(plan: Plan) -> Callable[[int, list[vs.VideoFrame]], vs.VideoFrame]:
-    """Props of output frame n: timing from the plan, the source frame's own props on every frame
-    (interpolated ones included), and scene-change props at the output's cut positions."""
+def _stamper(plan: Plan, origin: float) -> Callable[[int, list[vs.VideoFrame]], vs.VideoFrame]:
+    """Props of output frame n: timing from the plan (``_AbsoluteTime`` from the source's first frame's
+    ``origin``), the source frame's own props on every frame (interpolated ones included), and
+    scene-change props at the output's cut positions."""
     def stamp(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         shown = plan.at(n)
         out = f[0].copy()
@@ -295,7 +298,7 @@ def _stamper(plan: Plan) -> Callable[[int, list[vs.VideoFrame]], vs.VideoFrame]:
             if key in decision:
                 props[key] = decision[key]
         props["_DurationNum"], props["_DurationDen"] = shown.duration.numerator, shown.duration.denominator
-        props["_AbsoluteTime"] = float(shown.time)
+        props["_AbsoluteTime"] = origin + float(shown.time)
         return out
 
     return stamp
