@@ -273,17 +273,20 @@ class Engine:
 
 # --------------------------------------------------------------------------------------------- memory
 
-ACTIVATION_BYTES = {"v4": 160, "hdv3": 170, "paper": 260}
-"""Peak working memory of one interpolation in fp32, in bytes per padded pixel at scale 1 (measured
-with the torch backend on the CPU; see scripts/memory_probe.py)."""
+ACTIVATION_BYTES: dict[str, tuple[int, int]] = {"v4": (420, 320), "hdv3": (290, 160), "paper": (450, 450)}
+"""Peak working memory of one interpolation in fp32, in bytes per padded pixel: (what works at full
+resolution whatever the scale: frames, features, warps; what the flow blocks need at scale 1, which
+shrinks with the square of ``scale``). Measured with the torch backend on the CPU (4.25 at 640x384
+and 1280x768: 806 and 689 B/px at scale 1, 476 at 0.5 and 0.25; HDv3: 523 / 431, 307 / 283; the
+OpenVINO backend needed about 0.6x of that); the paper model's figure is a conservative guess."""
 
 
 def memory_estimate(target: Target) -> int:
     """Bytes one interpolation needs at its peak (activations; the weights are small beside them)."""
     ph, pw = target.padded
-    per_pixel = ACTIVATION_BYTES.get(target.spec.arch, 260)
-    half = 0.5 if target.precision == "fp16" else 1.0
-    return int(ph * pw * per_pixel * half * (2 if target.ensemble else 1))
+    full, blocks = ACTIVATION_BYTES.get(target.spec.arch, (450, 450))
+    per_pixel = full + blocks * min(1.0, target.scale) ** 2 * (2 if target.ensemble else 1)
+    return int(ph * pw * per_pixel * (0.5 if target.precision == "fp16" else 1.0))
 
 
 def available_memory(device: torch.device) -> int | None:
