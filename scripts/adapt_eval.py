@@ -70,7 +70,7 @@ def parse_variant(text: str) -> tuple[str, dict[str, object]]:
         key, _, value = item.partition("=")
         if key not in kinds:
             raise SystemExit(f"adapt_eval: unknown setting {key!r}; settings: {', '.join(kinds)}")
-        out[key] = json.loads(value) if value not in ("lap", "l1", "fp32", "bf16") else value
+        out[key] = json.loads(value) if value not in ("lap", "l1", "auto", "fp32", "bf16") else value
     return name or "default", out
 
 

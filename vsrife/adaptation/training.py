@@ -30,7 +30,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -216,7 +216,7 @@ class Outcome:
     history: list[tuple[int, float, float]]
     """(step, seconds since training started, validation PSNR) at every validation."""
     stopped: str
-    """Why training ended: "budget", "steps" or "early"."""
+    """Why training ended: "budget", "steps", "early" (validation stopped improving) or "diverged"."""
     losses: list[float]
 
     @property
@@ -280,7 +280,7 @@ def _to(b: Batch, device: torch.device) -> Batch:
 
 def _step(net: v4.IFNetV4, teacher: v4.IFBlock | None, opt: torch.optim.Optimizer, store: FrameStore,
           centres: Sequence[int], cfg: TrainConfig, rng: np.random.Generator, warps: Callable[[int, int], Warp],
-          device: torch.device, autocast: Callable) -> float:
+          device: torch.device, autocast: Callable[[], AbstractContextManager]) -> float:
     """One optimiser step on a fresh random batch; returns its loss."""
     b = _to(training_batch(store, centres, cfg.batch, cfg.crop_h, cfg.crop_w, rng), device)
     warp = warps(cfg.crop_h, cfg.crop_w)
@@ -293,6 +293,10 @@ def _step(net: v4.IFNetV4, teacher: v4.IFBlock | None, opt: torch.optim.Optimize
             flow_t, pred_t = teacher_pass(net, teacher, tr, b.img0, b.img1, b.gt, warp)
             loss = loss + reconstruction_loss(pred_t[..., :h, :w], b.gt[..., :h, :w], cfg.loss)
             loss = loss + DISTILL_WEIGHT * distillation_loss(tr, flow_t, pred_t, b.img0, b.img1, b.gt, warp, (h, w))
+        flows = tr.flows + ([flow_t] if teacher is not None else [])
+    if not all(bool(torch.isfinite(f).all()) for f in flows):
+        # diverged; and grid_sample's CPU backward crashes the process on NaN sampling positions
+        return math.nan
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -325,7 +329,9 @@ def train(net: v4.IFNetV4, teacher_state: dict[str, Tensor] | None, store: Frame
     history = [(0, 0.0, base_psnr)]
     losses: list[float] = []
     bar = _Progress(progress, max(cfg.deadline - start, 1e-6), cfg.max_steps)
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext)
+    def autocast() -> AbstractContextManager:
+        return torch.autocast(device.type, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext()
+
     step, stale, stopped, step_cost = 0, 0, "budget", 0.0
 
     def out_of_time() -> bool:  # the next step and the validation that ends training would not fit
@@ -338,6 +344,9 @@ def train(net: v4.IFNetV4, teacher_state: dict[str, Tensor] | None, store: Frame
             step += 1
             losses.append(loss)
             step_cost = time.perf_counter() - t0
+            if not math.isfinite(loss):
+                stopped = "diverged"
+                break
             last = step == cfg.max_steps or out_of_time()
             if step % cfg.val_every == 0 or last:
                 t1 = time.perf_counter()
@@ -349,7 +358,7 @@ def train(net: v4.IFNetV4, teacher_state: dict[str, Tensor] | None, store: Frame
                     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
                 else:
                     stale += 1
-                if not math.isfinite(loss) or stale >= cfg.patience:
+                if stale >= cfg.patience:
                     stopped = "early"
                     break
             bar.update(step, float(np.mean(losses[-10:])), history[-1][2], base_psnr)

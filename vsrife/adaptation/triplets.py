@@ -42,7 +42,8 @@ def check_clip(clip: object) -> vs.VideoNode:
     """The clip, if adaptation can learn from it; otherwise a clear ``RIFE:`` error."""
     if not isinstance(clip, vs.VideoNode):
         raise _error("adapt needs a video clip (vs.VideoNode)")
-    if clip.format is None or clip.width == 0 or clip.height == 0:
+    # a variable format reads as a format object with id 0 (color family UNDEFINED), not as None
+    if clip.format is None or clip.format.id == 0 or clip.width == 0 or clip.height == 0:
         raise _error("adapt does not support clips of variable format or size; make them constant with core.resize first")
     fmt = clip.format
     if fmt.color_family not in (vs.YUV, vs.RGB, vs.GRAY) or (fmt.sample_type == vs.INTEGER and fmt.bits_per_sample > 16):

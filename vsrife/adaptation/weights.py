@@ -158,14 +158,19 @@ def _require_safetensors():
     return save_file
 
 
+def check_output(path: str | os.PathLike[str]) -> Path:
+    path = Path(path).expanduser()
+    if path.suffix != ".safetensors":
+        raise _error(f"adapted weights are written as .safetensors; got {path.name}")
+    return path
+
+
 def write_adapted(path: str | os.PathLike[str], state: Mapping[str, Tensor], metadata: Mapping[str, object]) -> Path:
     """Write ``state`` (the network entries only) with ``metadata`` (stored as strings under
     ``vsrife.``) to ``path`` atomically: nothing appears at ``path`` until the file is complete, and
     an existing file there is replaced only then."""
     save_file = _require_safetensors()
-    path = Path(path).expanduser()
-    if path.suffix != ".safetensors":
-        raise _error(f"adapted weights are written as .safetensors; got {path.name}")
+    path = check_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
     meta = {"format": "pt", **{META_PREFIX + k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}}
