@@ -7,9 +7,10 @@ that is "the user's video". The model is adapted on it (``vsrife.adaptation.adap
 triplets n - 1, n, n + 1, i.e. original frames j - 2, j, j + 2 with j even), then the even-frame
 video is interpolated 2x with the base and with the adapted weights, and every in-between frame is
 compared with the original odd frame, which adaptation never saw. Reported per video: mean PSNR of
-the odd frames before and after, the gain, the adaptation time and, for scale, the time the base
-model took to interpolate the same (even-frame) video 2x. Several ``--variant``s (settings
-overrides, e.g. ``l1:loss=l1,distill=false``) share one "before" pass.
+the odd frames before and after, the gain (also over only the frames RIFE interpolated, leaving out
+those it repeats at scene cuts, where no weights can change anything), the adaptation time and, for
+scale, the time the base model took to interpolate the same (even-frame) video 2x. Several ``--variant``s (settings
+overrides, e.g. ``plain:loss=l1,scales=[1]``) share one "before" pass.
 
 Wall-clock times depend on the machine and its load: the load average is printed before and after.
 Real footage is the point; photographs moved by a known motion (``vsrife.synthetic``) are only a
@@ -22,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from dataclasses import fields, replace
@@ -50,27 +52,33 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else -10 * np.log10(mse)
 
 
-def score(rgb: vs.VideoNode, model: object) -> tuple[float, float, int]:
-    """(mean PSNR of the odd frames, seconds to interpolate the even frames 2x, frames scored)."""
+def score(rgb: vs.VideoNode, model: object) -> tuple[np.ndarray, np.ndarray, float]:
+    """(PSNR of every odd frame, whether RIFE interpolated it rather than repeating a frame at a
+    scene cut, seconds to interpolate the even frames 2x)."""
     even = rgb[::2]
     out = RIFE(even, 2, model=model)
     start = time.perf_counter()
-    values = []
+    values, made = [], []
     for k in range(even.num_frames - 1):
         if 2 * k + 1 < rgb.num_frames:
-            values.append(psnr(planes(out.get_frame(2 * k + 1)), planes(rgb.get_frame(2 * k + 1))))
-    return float(np.mean(values)), time.perf_counter() - start, len(values)
+            f = out.get_frame(2 * k + 1)
+            values.append(psnr(planes(f), planes(rgb.get_frame(2 * k + 1))))
+            made.append(not f.props.get("RifeSceneCut", 0))
+    return np.array(values), np.array(made), time.perf_counter() - start
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, object]]:
     name, _, spec = text.partition(":")
     kinds = {f.name: f.type for f in fields(AdaptSettings)}
     out: dict[str, object] = {}
-    for item in filter(None, spec.split(",")):
-        key, _, value = item.partition("=")
+    for key, value in re.findall(r"(\w+)=(\[[^\]]*\]|[^,]+)", spec):
         if key not in kinds:
             raise SystemExit(f"adapt_eval: unknown setting {key!r}; settings: {', '.join(kinds)}")
-        out[key] = json.loads(value) if value not in ("lap", "l1", "auto", "fp32", "bf16") else value
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value  # a plain string: loss=lap, flips=h
+        out[key] = tuple(parsed) if isinstance(parsed, list) else parsed
     return name or "default", out
 
 
@@ -96,27 +104,34 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for path in args.videos:
         rgb = load(path, args.frames)
-        before, interp_s, n = score(rgb, base_state)
+        before_all, made, interp_s = score(rgb, base_state)
+        before, n = float(before_all.mean()), len(before_all)
         for name, overrides in variants:
             settings = replace(AdaptSettings(seconds=args.seconds), **overrides)
             out = Path(args.out_dir) / f"{Path(path).stem}.{name}.safetensors"
             r = adapt_clip(rgb[::2], out, model=args.model, settings=settings,
                            progress=False)
-            after, _, _ = score(rgb, os.fspath(r.path))
+            after_all, _, _ = score(rgb, os.fspath(r.path))
+            after = float(after_all.mean())
+            gain_made = float((after_all[made] - before_all[made]).mean()) if made.any() else 0.0
             row = {"video": Path(path).name, "size": f"{rgb.width}x{rgb.height}", "variant": name, "scored": n,
-                   "before": before, "after": after, "gain": after - before, "adapt_s": r.seconds,
+                   "before": before, "after": after, "gain": after - before, "interpolated": int(made.sum()),
+                   "gain_interpolated": gain_made, "adapt_s": r.seconds,
                    "interp_s": interp_s, "steps": r.steps, "kept": r.kept, "val_gain": r.gain_db,
                    "stopped": r.stopped, "history": r.history}
             rows.append(row)
-            print(f"{row['video']} {row['size']} [{name}] before {before:.2f} after {after:.2f} gain {after - before:+.2f} dB | "
+            print(f"{row['video']} {row['size']} [{name}] before {before:.2f} after {after:.2f} gain {after - before:+.2f} dB "
+                  f"({gain_made:+.2f} dB on the {int(made.sum())} frames not at scene cuts) | "
                   f"adapt {r.seconds:.0f} s ({r.steps} steps, {r.kept}, val {r.gain_db:+.2f} dB, {r.stopped}) | "
                   f"interp {interp_s:.0f} s for {n} frames | load {load_average()}", flush=True)
     print(f"load average after: {load_average()}")
-    print("\n| clip | variant | odd frames | PSNR before | after | gain | adaptation | interpolation (2x, base) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| clip | variant | odd frames | PSNR before | after | gain | gain where interpolated (frames) "
+          "| adaptation | interpolation (2x, base) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['video']} {r['size']} | {r['variant']} | {r['scored']} | {r['before']:.2f} | {r['after']:.2f} | "
-              f"{r['gain']:+.2f} dB | {r['adapt_s']:.0f} s, {r['steps']} steps | {r['interp_s']:.0f} s |")
+              f"{r['gain']:+.2f} dB | {r['gain_interpolated']:+.2f} dB ({r['interpolated']}) | "
+              f"{r['adapt_s']:.0f} s, {r['steps']} steps | {r['interp_s']:.0f} s |")
     for name, _ in variants:
         gains = [r["gain"] for r in rows if r["variant"] == name]
         print(f"{name}: mean gain {np.mean(gains):+.2f} dB, min {min(gains):+.2f} dB over {len(gains)} videos")

@@ -11,13 +11,22 @@ import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
+from conftest import planes, random_clip, random_state
 
 import vsrife
-from conftest import planes, random_clip, random_state
 from vsrife import registry
-from vsrife.adaptation import AdaptSettings, adapt, adapt_clip, adapted_model_for, add_cli, read_metadata
+from vsrife.adaptation import (
+    AdaptSettings,
+    adapt,
+    adapt_clip,
+    adapted_model_for,
+    add_cli,
+    read_metadata,
+    training,
+    triplets,
+    weights,
+)
 from vsrife.adaptation import cli as adapt_cli
-from vsrife.adaptation import training, triplets, weights
 from vsrife.archs import v4
 from vsrife.filter import resolve_model
 
@@ -56,8 +65,8 @@ def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 def test_a_few_steps_lower_the_training_loss(base_state, clip) -> None:
     base = weights.load_base(base_state)
     sel = triplets.select(clip, 16, 0.012, 0.004)
-    store = triplets.FrameStore(clip, triplets.needed_frames(sel.train + sel.val), SIZE, SIZE)
-    fixed = triplets.validation_batches(store, sel.train, SIZE, SIZE, seed=0, chunk=8)
+    source = triplets.Source(triplets.FrameStore.read(clip, triplets.needed_frames(sel.train + sel.val)), SIZE, SIZE)
+    fixed = triplets.validation_batches(source.store, sel.train, SIZE, SIZE, seed=0, chunk=8)
     warp = training.Warp(SIZE, SIZE)
 
     def loss() -> float:  # over every training triplet, without augmentation
@@ -65,8 +74,8 @@ def test_a_few_steps_lower_the_training_loss(base_state, clip) -> None:
             return sum(float(training.reconstruction_loss(base.net(b.img0, b.img1, 0.5, warp), b.gt, "lap")) for b in fixed)
 
     before = loss()
-    cfg = training.TrainConfig(3e-4, 2, SIZE, SIZE, "lap", True, "fp32", 100, 100, 0.0, 0, 4, deadline=float("inf"))
-    out = training.train(base.net, base.teacher, store, sel.train, fixed, cfg, torch.device("cpu"), progress=False)
+    cfg = training.TrainConfig(3e-4, 2, "hv", "lap", True, "fp32", 100, 100, 0.0, 0, 4, deadline=float("inf"))
+    out = training.train(base.net, base.teacher, [source], sel.train, fixed, cfg, torch.device("cpu"), progress=False)
     assert out.steps == 4
     after = loss()  # the network itself holds the last step's weights
     assert after < 0.95 * before, (before, after)
@@ -129,6 +138,16 @@ def test_a_long_clip_reads_spread_out_triplets() -> None:
     big = vs.core.std.BlankClip(width=1280, height=720, length=100_000, format=vs.RGBS)
     n = triplets.max_triplets_for(big, 64, 512, 256)
     assert 3 * n * triplets.frame_bytes(big, 64) <= 512 * 2**20 and n >= 10
+
+
+def test_training_also_sees_the_frames_at_half_size(clip) -> None:
+    frames = triplets.FrameStore.read(clip, range(4))
+    full, half = triplets.sources(frames, (1, 2), 256, 512, SIZE)
+    assert (full[0].store.height, half[0].store.height) == (SIZE, SIZE // 2)
+    assert half[0].crop_h == SIZE and half[0].store.frames[0].shape == (3, SIZE, SIZE)  # padded up to one crop
+    box = frames.frames[1][:, :2, :2].float().mean((1, 2))
+    torch.testing.assert_close(half[0].store.frames[1][:, 0, 0].float(), box, atol=2e-3, rtol=0)
+    assert len(triplets.sources(frames, (1, 4), 256, 512, SIZE)) == 1  # 16 pixels is too small to learn from
 
 
 def test_crops_follow_the_padding_multiple() -> None:
@@ -198,7 +217,7 @@ def test_adapted_model_for_caches_by_clip_and_settings(base_state, clip, tmp_pat
     def no_training(*args, **kwargs):
         raise AssertionError("adapted again although cached")
 
-    monkeypatch.setattr("vsrife.adaptation._run", no_training)
+    monkeypatch.setattr("vsrife.adaptation.api._run", no_training)
     assert adapted_model_for(clip, FAST, model=base_state, directory=tmp_path, progress=False) == first
     monkeypatch.undo()
     other_settings = adapted_model_for(clip, replace(FAST, steps=2), model=base_state, directory=tmp_path, progress=False)
@@ -262,7 +281,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def test_cli_adapt_writes_weights(base_state, clip, tmp_path: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr("vsrife.adaptation._open", lambda source: clip)
+    monkeypatch.setattr("vsrife.adaptation.api._open", lambda source: clip)
     model = tmp_path / "base.safetensors"
     from safetensors.torch import save_file
 
@@ -293,8 +312,19 @@ def test_interpolate_options(base_state, clip, tmp_path: Path, monkeypatch) -> N
     assert adapt_cli.model_for_interpolate(p.parse_args(["x.mkv", "--model", "4.22"])) == "4.22"
     cache = tmp_path / "cache"
     monkeypatch.setenv("VSRIFE_ADAPT_DIR", str(cache))
-    monkeypatch.setattr("vsrife.adaptation._open", lambda source: clip)
+    monkeypatch.setattr("vsrife.adaptation.api._open", lambda source: clip)
     monkeypatch.setattr(adapt_cli, "_settings", lambda args, seconds, steps: replace(FAST, seconds=seconds))
     got = adapt_cli.model_for_interpolate(p.parse_args(["x.mkv", "--adapt", "--adapt-seconds", "300", "--model", str(model)]))
     assert Path(got).parent == cache and Path(got).is_file()
     assert read_metadata(got)["settings"].count('"seconds": 300') == 1
+
+
+def test_registering_the_command_does_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import argparse, sys; from vsrife.adaptation import add_cli, add_interpolate_options; "
+            "p = argparse.ArgumentParser(); add_cli(p.add_subparsers()); add_interpolate_options(p); "
+            "print(sorted(m for m in ('torch', 'vapoursynth') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -9,11 +9,13 @@ import argparse
 import sys
 from typing import Any
 
+from .defaults import DEFAULT_MODEL, DEFAULT_SECONDS
+
 DEFAULT_SECONDS_HELP = "time budget in seconds for the whole adaptation (default: %(default)s)"
 
 
 def _settings(args: argparse.Namespace, seconds: float, steps: int | None) -> Any:
-    from . import AdaptSettings
+    from .api import AdaptSettings
 
     return AdaptSettings(seconds=seconds, steps=steps, seed=getattr(args, "seed", 0))
 
@@ -24,7 +26,7 @@ def _fail(e: BaseException) -> SystemExit:
 
 
 def _clip(args: argparse.Namespace) -> Any:
-    from . import _open
+    from .api import _open
 
     clip = _open(args.input)
     frames = getattr(args, "frames", 0)
@@ -34,7 +36,7 @@ def _clip(args: argparse.Namespace) -> Any:
 def cmd_adapt(args: argparse.Namespace) -> int:
     import vapoursynth as vs
 
-    from . import adapt_clip
+    from .api import adapt_clip
 
     try:
         r = adapt_clip(_clip(args), args.output, model=args.model, settings=_settings(args, args.seconds, args.steps),
@@ -49,9 +51,6 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
 def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``vsrife adapt INPUT -o OUT.safetensors [--model M] [--seconds S] [--steps N]``."""
-    from . import DEFAULT_SECONDS
-    from .weights import DEFAULT_MODEL
-
     p = subparsers.add_parser("adapt", help="fine-tune a model on a video's own frames (writes .safetensors for --model)")
     p.add_argument("input", help="video file (read with BestSource)")
     p.add_argument("-o", "--output", required=True, help="where to write the adapted weights (.safetensors)")
@@ -67,8 +66,6 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
 
 def add_interpolate_options(parser: argparse.ArgumentParser) -> None:
     """``--adapt`` and ``--adapt-seconds`` for ``vsrife interpolate``."""
-    from . import DEFAULT_SECONDS
-
     parser.add_argument("--adapt", action="store_true",
                         help="adapt the model to the input first (cached by clip, model and settings)")
     parser.add_argument("--adapt-seconds", type=float, default=DEFAULT_SECONDS, help=DEFAULT_SECONDS_HELP)
@@ -83,7 +80,7 @@ def model_for_interpolate(args: argparse.Namespace) -> str | None:
         raise SystemExit("vsrife: --adapt needs an input video")
     import vapoursynth as vs
 
-    from . import adapted_model_for
+    from .api import adapted_model_for
 
     try:
         path = adapted_model_for(_clip(args), _settings(args, args.adapt_seconds, None), model=args.model or None,

@@ -11,11 +11,16 @@ Losses (RIFE, ECCV 2022, section 3):
   weight 0.01), but only where the teacher reconstructs better than that block (by more than 0.01
   in mean absolute error), so a student that is right is not pulled away.
 
-Where the ground truth goes among the teacher's inputs is not written in the checkpoint. We
-measured it on the real 4.25 weights and real footage (``scripts/adapt_eval.py`` notes): with the
-ground truth right after the two warped frames, the teacher's reconstruction is 7-10 dB better than
-the student's, as a privileged teacher must be; in any other position it is far worse than the
-student. The teacher's mask replaces the student's (as in every 4.7+ block).
+Where the ground truth goes among the teacher's 31 input channels is not written in the checkpoint.
+We measured it on the real 4.25 weights (six triplets of the three real sample videos, each of the 8
+possible positions): with the ground truth right after the two warped frames, the teacher's
+prediction of the middle frame is 7-10 dB better than the student's (e.g. 39.8 -> 46.5 dB), as a
+teacher that sees the answer must be; in every other position it is 1-26 dB worse than the student.
+Its mask replaces the student's (as in every 4.7+ block; adding to it measured 0.1-0.7 dB worse).
+The checkpoint's ``caltime.*`` (five 3 x 3 convs on both frames, the middle frame and the two
+frames' features, 17 channels) estimates the timestep of the middle frame: on real triplets at
+t = 1/4, 1/2, 3/4 its mean sigmoid output is 0.31, 0.53, 0.70. Triplets of a constant-rate clip
+are at t = 1/2, so it is not used.
 
 Validation guard: the network is scored (PSNR of the middle frame on fixed crops of held-out
 triplets) before training and every ``val_every`` steps; the best weights are kept, training stops
@@ -40,7 +45,7 @@ from torch import Tensor, nn
 
 from ..archs import v4
 from ..archs.common import Warp
-from .triplets import Batch, FrameStore, training_batch
+from .triplets import Batch, Source, training_batch
 
 log = logging.getLogger("vsrife")
 
@@ -81,7 +86,7 @@ def laplacian_pyramid(x: Tensor, levels: int = LAP_LEVELS) -> list[Tensor]:
 def reconstruction_loss(pred: Tensor, gt: Tensor, kind: str) -> Tensor:
     if kind == "l1":
         return (pred - gt).abs().mean()
-    return sum((a - b).abs().mean() for a, b in zip(laplacian_pyramid(pred), laplacian_pyramid(gt)))  # type: ignore[return-value]
+    return sum((a - b).abs().mean() for a, b in zip(laplacian_pyramid(pred), laplacian_pyramid(gt), strict=True))  # type: ignore[return-value]
 
 
 # ------------------------------------------------------------------------------------ traced forward
@@ -161,6 +166,7 @@ def teacher_pass(net: v4.IFNetV4, teacher: v4.IFBlock, tr: Trace, img0: Tensor, 
     parts.append(img0.new_full((img0.shape[0], 1, *img0.shape[2:]), 0.5))
     parts.append(mask)
     if cfg.feedback:
+        assert tr.feedback is not None
         parts.append(tr.feedback)
     fd, md, _ = teacher(torch.cat(parts, 1), flow, cfg.levels[-1])
     flow_t = flow + fd
@@ -174,7 +180,7 @@ def distillation_loss(tr: Trace, flow_t: Tensor, pred_t: Tensor, img0: Tensor, i
     flow_t = flow_t.detach()
     err_t = (pred_t - gt).abs().mean(1, keepdim=True).detach()
     total = img0.new_zeros(())
-    for flow, mask in zip(tr.flows, tr.masks):
+    for flow, mask in zip(tr.flows, tr.masks, strict=True):
         with torch.no_grad():
             err = (fuse(img0, img1, flow, mask, warp) - gt).abs().mean(1, keepdim=True)
             where = (err > err_t + DISTILL_MARGIN).float()
@@ -190,8 +196,7 @@ def distillation_loss(tr: Trace, flow_t: Tensor, pred_t: Tensor, img0: Tensor, i
 class TrainConfig:
     lr: float
     batch: int
-    crop_h: int
-    crop_w: int
+    flips: str
     loss: str
     distill: bool
     precision: str
@@ -278,12 +283,12 @@ def _to(b: Batch, device: torch.device) -> Batch:
     return Batch(b.img0.to(device), b.img1.to(device), b.gt.to(device), b.valid_h, b.valid_w)
 
 
-def _step(net: v4.IFNetV4, teacher: v4.IFBlock | None, opt: torch.optim.Optimizer, store: FrameStore,
+def _step(net: v4.IFNetV4, teacher: v4.IFBlock | None, opt: torch.optim.Optimizer, source: Source,
           centres: Sequence[int], cfg: TrainConfig, rng: np.random.Generator, warps: Callable[[int, int], Warp],
           device: torch.device, autocast: Callable[[], AbstractContextManager]) -> float:
     """One optimiser step on a fresh random batch; returns its loss."""
-    b = _to(training_batch(store, centres, cfg.batch, cfg.crop_h, cfg.crop_w, rng), device)
-    warp = warps(cfg.crop_h, cfg.crop_w)
+    b = _to(training_batch(source.store, centres, cfg.batch, source.crop_h, source.crop_w, rng, cfg.flips), device)
+    warp = warps(source.crop_h, source.crop_w)
     h, w = b.valid_h, b.valid_w
     with autocast():
         tr = student(net, b.img0, b.img1, warp)
@@ -303,10 +308,11 @@ def _step(net: v4.IFNetV4, teacher: v4.IFBlock | None, opt: torch.optim.Optimize
     return float(loss.detach())
 
 
-def train(net: v4.IFNetV4, teacher_state: dict[str, Tensor] | None, store: FrameStore, train_centres: Sequence[int],
+def train(net: v4.IFNetV4, teacher_state: dict[str, Tensor] | None, sources: Sequence[Source], train_centres: Sequence[int],
           val_batches: Sequence[Batch], cfg: TrainConfig, device: torch.device, progress: bool) -> Outcome:
     """Fine-tune ``net`` (in place; the returned state is a copy) until the deadline, ``max_steps``
-    or early stopping, and return the weights the validation guard keeps."""
+    or early stopping, and return the weights the validation guard keeps. Steps take turns over
+    ``sources`` (the resolutions trained on)."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng([cfg.seed, 0])
     net.to(device).train()
@@ -340,7 +346,8 @@ def train(net: v4.IFNetV4, teacher_state: dict[str, Tensor] | None, store: Frame
     try:
         while not out_of_time() and cfg.max_steps != 0:
             t0 = time.perf_counter()
-            loss = _step(net, teacher, opt, store, train_centres, cfg, rng, warps, device, autocast)
+            source = sources[step % len(sources)]  # the resolutions take turns
+            loss = _step(net, teacher, opt, source, train_centres, cfg, rng, warps, device, autocast)
             step += 1
             losses.append(loss)
             step_cost = time.perf_counter() - t0

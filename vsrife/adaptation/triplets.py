@@ -25,10 +25,13 @@ from torch import Tensor
 from ..colour import read_colour, to_work
 from ..scene import METRIC_WIDTH, MIN_SIZE, luma_small, pair_metric
 
+MIN_SIDE = 32
+"""A shrunk copy for training must keep at least this many pixels in each dimension."""
+
 MIN_FRAMES = 5
 """Three triplets: one to validate, one to train on, one left out between them."""
 
-VAL_EVERY = 5
+VAL_EVERY = 8
 """About one usable triplet in this many is held out for validation ..."""
 MAX_VAL = 8
 """... but no more than this many (validation runs every few steps)."""
@@ -49,7 +52,8 @@ def check_clip(clip: object) -> vs.VideoNode:
     if fmt.color_family not in (vs.YUV, vs.RGB, vs.GRAY) or (fmt.sample_type == vs.INTEGER and fmt.bits_per_sample > 16):
         raise _error(f"adapt does not support format {fmt.name}; use YUV, RGB or GRAY at 8-16 bit integer or 16/32 bit float")
     if clip.num_frames < MIN_FRAMES:
-        raise _error(f"adapt needs at least {MIN_FRAMES} frames (frame triplets to train and validate on), the clip has {clip.num_frames}")
+        raise _error(f"adapt needs at least {MIN_FRAMES} frames (frame triplets to train and validate on), "
+                     f"the clip has {clip.num_frames}")
     return clip
 
 
@@ -91,7 +95,8 @@ class Selection:
     """How many of them spanned a cut or a held frame."""
 
 
-def pair_flags(clip: vs.VideoNode, pairs: Sequence[int], sc_threshold: float, held_threshold: float) -> tuple[dict[int, bool], dict[int, bool]]:
+def pair_flags(clip: vs.VideoNode, pairs: Sequence[int], sc_threshold: float,
+               held_threshold: float) -> tuple[dict[int, bool], dict[int, bool]]:
     """For each pair start i: (is a scene cut, is a held frame). The metrics are the filter's: the
     scene detector's motion-compensated difference and the mean absolute luma difference, both on
     the detector's small luma copy."""
@@ -158,23 +163,37 @@ def rgb_clip(clip: vs.VideoNode) -> vs.VideoNode:
 
 
 class FrameStore:
-    """The frames triplets need, as float16 3 x H' x W' tensors (edge-replicated up to at least
-    ``min_h`` x ``min_w``, so that one crop fits even a frame smaller than it)."""
+    """The frames triplets need, as float16 3 x H' x W' tensors, at one resolution."""
 
-    def __init__(self, clip: vs.VideoNode, indices: Sequence[int], min_h: int, min_w: int) -> None:
+    def __init__(self, frames: dict[int, Tensor], height: int, width: int) -> None:
+        self.frames = frames
+        self.height, self.width = height, width
+        """The picture size (frames may be larger: edge padding)."""
+
+    @classmethod
+    def read(cls, clip: vs.VideoNode, indices: Sequence[int]) -> FrameStore:
         work = rgb_clip(clip)
-        self.height, self.width = clip.height, clip.width
-        self.frames: dict[int, Tensor] = {}
+        frames = {}
         for i in sorted(set(indices)):
             f = work.get_frame(i)
             planes = [np.asarray(f[p]) for p in range(f.format.num_planes)]
-            if len(planes) == 1:
-                planes *= 3
-            x = torch.from_numpy(np.stack(planes).astype(np.float16))
-            ph, pw = max(0, min_h - self.height), max(0, min_w - self.width)
+            frames[i] = torch.from_numpy(np.stack(planes * 3 if len(planes) == 1 else planes).astype(np.float16))
+        return cls(frames, clip.height, clip.width)
+
+    def prepared(self, factor: int, min_h: int, min_w: int) -> FrameStore:
+        """A copy shrunk ``factor`` times (box filter) and edge-replicated up to at least
+        ``min_h`` x ``min_w``, so that one crop fits even a frame smaller than it."""
+        h, w = self.height // factor, self.width // factor
+        out = {}
+        for i, x in self.frames.items():
+            y = x[None, :, : h * factor, : w * factor].float()
+            if factor > 1:
+                y = torch.nn.functional.avg_pool2d(y, factor)
+            ph, pw = max(0, min_h - h), max(0, min_w - w)
             if ph or pw:
-                x = torch.nn.functional.pad(x[None].float(), (0, pw, 0, ph), mode="replicate")[0].half()
-            self.frames[i] = x.contiguous()
+                y = torch.nn.functional.pad(y, (0, pw, 0, ph), mode="replicate")
+            out[i] = y[0].half().contiguous()
+        return FrameStore(out, h, w)
 
     def triplet(self, n: int, y: int, x: int, h: int, w: int) -> tuple[Tensor, Tensor, Tensor]:
         """Frames n - 1, n + 1 and the target n, cropped to the window (y, x, h, w), as float32."""
@@ -204,9 +223,35 @@ def _window(rng: np.random.Generator, h: int, w: int, frame_h: int, frame_w: int
     return y, x
 
 
-def training_batch(store: FrameStore, centres: Sequence[int], batch: int, h: int, w: int, rng: np.random.Generator) -> Batch:
-    """Random triplets at random crops, each flipped left-right and/or upside down and played
-    backwards (swapping the two inputs: at t = 0.5 the target stays the same) at random."""
+@dataclass(frozen=True)
+class Source:
+    """Training material at one resolution: the frames and the crop size used on them."""
+
+    store: FrameStore
+    crop_h: int
+    crop_w: int
+
+
+def sources(frames: FrameStore, factors: Sequence[int], crop: int, val_crop: int, multiple: int) -> list[tuple[Source, int, int]]:
+    """(source, validation crop height, width) for each usable resolution factor: the full frames
+    and copies shrunk 2, 3... times (a triplet n - 1, n, n + 1 spans two frame intervals; shrunk
+    twice, its motion in pixels is that of the one interval interpolation works across).
+    Factors that leave less than :data:`MIN_SIDE` pixels are skipped."""
+    out = []
+    for f in factors:
+        h, w = frames.height // f, frames.width // f
+        if f > 1 and min(h, w) < MIN_SIDE:
+            continue
+        ch, cw = crop_size(h, w, crop, multiple)
+        vh, vw = crop_size(h, w, val_crop, multiple)
+        out.append((Source(frames.prepared(f, max(ch, vh), max(cw, vw)), ch, cw), vh, vw))
+    return out
+
+
+def training_batch(store: FrameStore, centres: Sequence[int], batch: int, h: int, w: int, rng: np.random.Generator,
+                   flips: str = "hv") -> Batch:
+    """Random triplets at random crops, each played backwards (swapping the two inputs: at t = 0.5
+    the target stays the same) and flipped left-right ("h" in ``flips``) and upside down ("v") at random."""
     zs: list[list[Tensor]] = [[], [], []]
     for _ in range(batch):
         n = int(centres[int(rng.integers(len(centres)))])
@@ -214,10 +259,10 @@ def training_batch(store: FrameStore, centres: Sequence[int], batch: int, h: int
         a, b, g = store.triplet(n, y, x, h, w)
         if rng.random() < 0.5:
             a, b = b, a
-        dims = [d for d, flip in ((2, rng.random() < 0.5), (1, rng.random() < 0.5)) if flip]
+        dims = [d for d, axis in ((2, "h"), (1, "v")) if rng.random() < 0.5 and axis in flips]
         if dims:
             a, b, g = (t.flip(dims) for t in (a, b, g))
-        for z, t in zip(zs, (a, b, g)):
+        for z, t in zip(zs, (a, b, g), strict=True):
             z.append(t)
     img0, img1, gt = (torch.stack(z) for z in zs)
     return Batch(img0, img1, gt, min(h, store.height), min(w, store.width))
@@ -230,7 +275,8 @@ def validation_batches(store: FrameStore, centres: Sequence[int], h: int, w: int
     out = []
     for k in range(0, len(crops), chunk):
         part = crops[k : k + chunk]
-        out.append(Batch(*(torch.stack([c[j] for c in part]) for j in range(3)), min(h, store.height), min(w, store.width)))
+        img0, img1, gt = (torch.stack([c[j] for c in part]) for j in range(3))
+        out.append(Batch(img0, img1, gt, min(h, store.height), min(w, store.width)))
     return out
 
 

@@ -24,15 +24,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import vapoursynth as vs
-from torch import Tensor, nn
+from torch import Tensor
 
 from .. import __version__, registry, store
 from ..archs import v4
+from .defaults import DEFAULT_MODEL
 
 log = logging.getLogger("vsrife")
 
-DEFAULT_MODEL = "4.25"
-"""The model adapted when none is given: the newest standard release whose file carries a teacher."""
 
 TEACHER_PREFIX = "teacher."
 
@@ -58,7 +57,7 @@ class Base:
 
     spec: registry.ModelSpec
     sha256: str
-    net: nn.Module
+    net: v4.IFNetV4
     teacher: dict[str, Tensor] | None
     """The checkpoint's ``teacher.*`` entries (prefix removed), if it has them."""
 
@@ -140,6 +139,7 @@ def load_base(model: str | os.PathLike[str] | Mapping[str, Tensor] | None) -> Ba
         raise _error(f"model {spec.name!r} has no training support: adapt works with the 4.x models "
                      f"(which take any timestep), e.g. model='{DEFAULT_MODEL}'")
     net = spec.build()
+    assert isinstance(net, v4.IFNetV4)
     try:
         net.load_state_dict(v4.network_state(sd), strict=True)
     except RuntimeError as e:
