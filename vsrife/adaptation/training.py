@@ -14,9 +14,10 @@ Losses (RIFE, ECCV 2022, section 3):
 Where the ground truth goes among the teacher's 31 input channels is not written in the checkpoint.
 We measured it on the real 4.25 weights (six triplets of the three real sample videos, each of the 8
 possible positions): with the ground truth right after the two warped frames, the teacher's
-prediction of the middle frame is 7-10 dB better than the student's (e.g. 39.8 -> 46.5 dB), as a
-teacher that sees the answer must be; in every other position it is 1-26 dB worse than the student.
-Its mask replaces the student's (as in every 4.7+ block; adding to it measured 0.1-0.7 dB worse).
+prediction of the middle frame is 5-10 dB better than the student's (e.g. 39.8 -> 46.5 dB), as a
+teacher that sees the answer must be; in every other position it is 0.7-23 dB worse than the
+student. Its mask replaces the student's (as in every 4.7+ block; adding to it measured 0.15-1.1 dB
+worse).
 The checkpoint's ``caltime.*`` (five 3 x 3 convs on both frames, the middle frame and the two
 frames' features, 17 channels) estimates the timestep of the middle frame: on real triplets at
 t = 1/4, 1/2, 3/4 its mean sigmoid output is 0.31, 0.53, 0.70. Triplets of a constant-rate clip
