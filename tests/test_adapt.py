@@ -34,6 +34,12 @@ SIZE = 64  # one padding multiple of 4.25
 FAST = AdaptSettings(seconds=600, steps=4, lr=1e-4, batch=2, val_every=2)
 
 
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # output=None writes into the adaptation cache: keep the user's own cache dir out of it
+    monkeypatch.setenv("VSRIFE_ADAPT_DIR", str(tmp_path / "adapted"))
+
+
 @pytest.fixture(scope="module")
 def base_state() -> dict[str, torch.Tensor]:
     """Random 4.25 weights with a random teacher, as the real checkpoint has one."""
@@ -97,10 +103,10 @@ def test_laplacian_loss_sees_every_scale() -> None:
     assert float(training.reconstruction_loss(g + 0.1, g, "lap")) == pytest.approx(0.1, abs=1e-4)
 
 
-def test_distillation_changes_the_result(base_state, clip) -> None:
+def test_distillation_changes_the_result(base_state, clip, tmp_path: Path) -> None:
     a = adapt_clip(clip, None, model=base_state, settings=replace(FAST, steps=2, distill=True), progress=False)
     b = adapt_clip(clip, None, model=base_state, settings=replace(FAST, steps=2, distill=False), progress=False)
-    assert a.path != b.path  # different settings, different cache entries
+    assert a.path != b.path and a.path.parent == tmp_path / "adapted"  # settings name the cache entries
     assert not same(a.state, b.state) or a.kept == b.kept == "base"
 
 
@@ -310,8 +316,7 @@ def test_interpolate_options(base_state, clip, tmp_path: Path, monkeypatch) -> N
     p.add_argument("--device", default=None)
     adapt_cli.add_interpolate_options(p)
     assert adapt_cli.model_for_interpolate(p.parse_args(["x.mkv", "--model", "4.22"])) == "4.22"
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("VSRIFE_ADAPT_DIR", str(cache))
+    cache = tmp_path / "adapted"
     monkeypatch.setattr("vsrife.adaptation.api._open", lambda source: clip)
     monkeypatch.setattr(adapt_cli, "_settings", lambda args, seconds, steps: replace(FAST, seconds=seconds))
     got = adapt_cli.model_for_interpolate(p.parse_args(["x.mkv", "--adapt", "--adapt-seconds", "300", "--model", str(model)]))
