@@ -1,0 +1,335 @@
+"""Adapting a 4.x network to a clip: training, triplet selection, the validation guard, the weights
+file, the cache, errors. Random weights on 64 x 64 clips: seconds in all."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import vapoursynth as vs
+from conftest import planes, random_clip, random_state
+
+import vsrife
+from vsrife import registry
+from vsrife.adaptation import (
+    AdaptSettings,
+    adapt,
+    adapt_clip,
+    adapted_model_for,
+    add_cli,
+    read_metadata,
+    training,
+    triplets,
+    weights,
+)
+from vsrife.adaptation import cli as adapt_cli
+from vsrife.archs import v4
+from vsrife.filter import resolve_model
+
+SIZE = 64  # one padding multiple of 4.25
+FAST = AdaptSettings(seconds=600, steps=4, lr=1e-4, batch=2, val_every=2)
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # output=None writes into the adaptation cache: keep the user's own cache dir out of it
+    monkeypatch.setenv("VSRIFE_ADAPT_DIR", str(tmp_path / "adapted"))
+
+
+@pytest.fixture(scope="module")
+def base_state() -> dict[str, torch.Tensor]:
+    """Random 4.25 weights with a random teacher, as the real checkpoint has one."""
+    spec = registry.get_spec("4.25")
+    sd = random_state(spec, seed=1)
+    cfg = v4.VARIANTS["4.25"]
+    torch.manual_seed(2)
+    teacher = v4.IFBlock(cfg.block_inputs(False) + 3, 64, cfg)
+    sd.update({weights.TEACHER_PREFIX + k: v for k, v in teacher.state_dict().items()})
+    return sd
+
+
+@pytest.fixture(scope="module")
+def clip() -> vs.VideoNode:
+    return random_clip(12, SIZE, SIZE, seed=5)
+
+
+def network(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return v4.network_state(sd)
+
+
+def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ------------------------------------------------------------------------------------ training
+
+
+def test_a_few_steps_lower_the_training_loss(base_state, clip) -> None:
+    base = weights.load_base(base_state)
+    sel = triplets.select(clip, 16, 0.012, 0.004)
+    source = triplets.Source(triplets.FrameStore.read(clip, triplets.needed_frames(sel.train + sel.val)), SIZE, SIZE)
+    fixed = triplets.validation_batches(source.store, sel.train, SIZE, SIZE, seed=0, chunk=8)
+    warp = training.Warp(SIZE, SIZE)
+
+    def loss() -> float:  # over every training triplet, without augmentation
+        with torch.no_grad():
+            return sum(float(training.reconstruction_loss(base.net(b.img0, b.img1, 0.5, warp), b.gt, "lap")) for b in fixed)
+
+    before = loss()
+    cfg = training.TrainConfig(3e-4, 2, "hv", "lap", True, "fp32", 100, 100, 0.0, 0, 4, deadline=float("inf"))
+    out = training.train(base.net, base.teacher, [source], sel.train, fixed, cfg, torch.device("cpu"), progress=False)
+    assert out.steps == 4
+    after = loss()  # the network itself holds the last step's weights
+    assert after < 0.95 * before, (before, after)
+
+
+def test_laplacian_loss_sees_every_scale() -> None:
+    g = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    assert float(training.reconstruction_loss(g, g, "lap")) == 0.0
+    bands = training.laplacian_pyramid(g)
+    assert [b.shape[-1] for b in bands] == [64, 32, 16, 8, 4]
+    # the bands add back up to the image (upsampling each coarser level as the pyramid does)
+    x = bands[-1]
+    for band in reversed(bands[:-1]):
+        up = torch.zeros_like(band)
+        up[..., ::2, ::2] = x
+        x = band + training._blur(up, 2.0)
+    torch.testing.assert_close(x, g, atol=1e-5, rtol=0)
+    # a flat offset costs the L1 of it in the low-pass band only
+    assert float(training.reconstruction_loss(g + 0.1, g, "lap")) == pytest.approx(0.1, abs=1e-4)
+
+
+def test_distillation_changes_the_result(base_state, clip, tmp_path: Path) -> None:
+    a = adapt_clip(clip, None, model=base_state, settings=replace(FAST, steps=2, distill=True), progress=False)
+    b = adapt_clip(clip, None, model=base_state, settings=replace(FAST, steps=2, distill=False), progress=False)
+    assert a.path != b.path and a.path.parent == tmp_path / "adapted"  # settings name the cache entries
+    assert not same(a.state, b.state) or a.kept == b.kept == "base"
+
+
+# ------------------------------------------------------------------------------------ triplets
+
+
+def test_usable_triplets_skip_cut_and_held_pairs() -> None:
+    cut = {i: i == 4 for i in range(10)}  # frames 4 | 5 are different shots
+    held = {i: i == 7 for i in range(10)}  # frame 8 repeats frame 7
+    assert triplets.usable(range(1, 10), cut, held) == [1, 2, 3, 6, 9]
+
+
+def test_cut_and_held_triplets_are_excluded_from_a_real_clip() -> None:
+    a, b = random_clip(8, SIZE, SIZE, seed=1), random_clip(8, SIZE, SIZE, seed=9)
+    clip = a[:5] + b[:4] + b[3] + b[4:8]  # cut between 4 and 5; frame 9 holds frame 8
+    assert clip.num_frames == 14
+    cut, held = triplets.pair_flags(clip, range(13), 0.012, 0.004)
+    assert [i for i in cut if cut[i]] == [4]
+    assert [i for i in held if held[i]] == [8]
+    sel = triplets.select(clip, 64, 0.012, 0.004)
+    assert sel.candidates == 12 and sel.rejected == 4
+    assert sel.train and sel.val and set(sel.train) | set(sel.val) <= {1, 2, 3, 6, 7, 10, 11, 12}
+
+
+def test_validation_targets_are_never_trained_on() -> None:
+    train, val = triplets.split(list(range(1, 40)))
+    assert 1 <= len(val) <= triplets.MAX_VAL
+    seen = {c + d for c in train for d in (-1, 0, 1)}
+    assert seen.isdisjoint(val)  # no validation target is an input or a target of training
+    assert len(train) >= 39 - 3 * len(val)
+
+
+def test_a_long_clip_reads_spread_out_triplets() -> None:
+    assert triplets.spread(list(range(1000)), 4) == [125, 375, 625, 875]
+    big = vs.core.std.BlankClip(width=1280, height=720, length=100_000, format=vs.RGBS)
+    n = triplets.max_triplets_for(big, 64, 512, 256)
+    assert 3 * n * triplets.frame_bytes(big, 64) <= 512 * 2**20 and n >= 10
+
+
+def test_training_also_sees_the_frames_at_half_size(clip) -> None:
+    frames = triplets.FrameStore.read(clip, range(4))
+    full, half = triplets.sources(frames, (1, 2), 256, 512, SIZE)
+    assert (full[0].store.height, half[0].store.height) == (SIZE, SIZE // 2)
+    assert half[0].crop_h == SIZE and half[0].store.frames[0].shape == (3, SIZE, SIZE)  # padded up to one crop
+    box = frames.frames[1][:, :2, :2].float().mean((1, 2))
+    torch.testing.assert_close(half[0].store.frames[1][:, 0, 0].float(), box, atol=2e-3, rtol=0)
+    assert len(triplets.sources(frames, (1, 4), 256, 512, SIZE)) == 1  # 16 pixels is too small to learn from
+
+
+def test_crops_follow_the_padding_multiple() -> None:
+    assert triplets.crop_size(720, 1280, 256, 64) == (256, 256)
+    assert triplets.crop_size(144, 176, 256, 64) == (192, 192)  # small frames: the whole padded frame
+    assert triplets.crop_size(720, 1280, 300, 128) == (256, 256)
+
+
+# ------------------------------------------------------------------------------------ results
+
+
+def test_adapted_weights_round_trip_through_rife_bit_identically(base_state, clip, tmp_path: Path) -> None:
+    out = tmp_path / "mine.safetensors"
+    r = adapt_clip(clip, out, model=base_state, settings=FAST, progress=False)
+    assert r.path == out and r.kept == "adapted" and r.steps == FAST.steps
+    assert not same(r.state, network(base_state))  # the weights did change
+    from safetensors.torch import load_file
+
+    assert same(load_file(out), r.state)
+    spec, _ = resolve_model(out)
+    assert spec.name in v4.equivalent("4.25")  # recognised as the base model's network
+    meta = read_metadata(out)
+    assert meta["base_model"] == "4.25" and meta["kind"] == "adapted"
+    assert meta["base_sha256"] == weights.state_sha256(registry.canonicalize_state_dict(base_state))
+    assert meta["clip_fingerprint"] == weights.clip_fingerprint(clip)
+    assert int(meta["steps"]) == r.steps and float(meta["validation_gain_db"]) == pytest.approx(r.gain_db, abs=1e-4)
+    from_file = vsrife.RIFE(clip[:3], model=str(out))
+    in_memory = vsrife.RIFE(clip[:3], model=r.state)
+    for k in (1, 3):
+        assert np.array_equal(planes(from_file.get_frame(k)), planes(in_memory.get_frame(k)))
+
+
+def test_fixed_seed_is_deterministic(base_state, clip) -> None:
+    one = adapt_clip(clip, None, model=base_state, settings=FAST, progress=False)
+    two = adapt_clip(clip, None, model=base_state, settings=FAST, progress=False)
+    other = adapt_clip(clip, None, model=base_state, settings=replace(FAST, seed=1), progress=False)
+    assert same(one.state, two.state) and one.losses == two.losses
+    assert one.losses != other.losses
+
+
+@pytest.mark.parametrize("lr", [0.0, 1.0])
+def test_guard_keeps_the_base_weights_when_training_does_not_help(lr: float, base_state, clip, tmp_path: Path) -> None:
+    r = adapt_clip(clip, tmp_path / "w.safetensors", model=base_state, settings=replace(FAST, lr=lr), progress=False)
+    assert r.kept == "base" and r.gain_db == 0.0
+    assert same(r.state, network(base_state))
+    assert read_metadata(r.path)["kept"] == "base"
+
+
+def test_adapt_returns_a_path_rife_loads(base_state, clip, tmp_path: Path) -> None:
+    path = adapt(clip, tmp_path / "a.safetensors", model=base_state, seconds=600, steps=1, settings=FAST)
+    assert path == tmp_path / "a.safetensors" and path.is_file()
+    assert int(read_metadata(path)["steps"]) == 1
+
+
+def test_time_budget_stops_training(base_state, clip) -> None:
+    r = adapt_clip(clip, None, model=base_state, settings=replace(FAST, steps=None, seconds=3.0), progress=False)
+    assert r.stopped in ("budget", "early") and r.seconds < 3.0 + 2.0
+
+
+# ------------------------------------------------------------------------------------ cache
+
+
+def test_adapted_model_for_caches_by_clip_and_settings(base_state, clip, tmp_path: Path, monkeypatch) -> None:
+    first = adapted_model_for(clip, FAST, model=base_state, directory=tmp_path, progress=False)
+    assert first.parent == tmp_path and first.is_file()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("adapted again although cached")
+
+    monkeypatch.setattr("vsrife.adaptation.api._run", no_training)
+    assert adapted_model_for(clip, FAST, model=base_state, directory=tmp_path, progress=False) == first
+    monkeypatch.undo()
+    other_settings = adapted_model_for(clip, replace(FAST, steps=2), model=base_state, directory=tmp_path, progress=False)
+    other_clip = adapted_model_for(random_clip(12, SIZE, SIZE, seed=6), FAST, model=base_state, directory=tmp_path,
+                                   progress=False)
+    assert len({first, other_settings, other_clip}) == 3
+
+
+# ------------------------------------------------------------------------------------ errors
+
+
+def test_bad_input_gives_clear_errors(base_state, clip) -> None:
+    with pytest.raises(vs.Error, match=r"^RIFE: adapt needs at least 5 frames"):
+        adapt(clip[:4], model=base_state)
+    mixed = vs.core.std.Splice([clip[:6], clip[:6].resize.Point(format=vs.RGB24)], mismatch=True)
+    with pytest.raises(vs.Error, match=r"^RIFE: adapt does not support clips of variable format"):
+        adapt(mixed, model=base_state)
+    still = vs.core.std.BlankClip(width=SIZE, height=SIZE, format=vs.RGBS, length=10, color=[0.2, 0.5, 0.7])
+    with pytest.raises(vs.Error, match=r"^RIFE: adapt found no usable frame triplets: .*held frames"):
+        adapt(still, model=base_state)
+    with pytest.raises(vs.Error, match=r"^RIFE: model 'hdv3' has no training support"):
+        adapt(clip, model=random_state(registry.HDV3))
+    with pytest.raises(vs.Error, match=r"^RIFE: adapt: steps must be"):
+        adapt(clip, model=base_state, steps=-1)
+    with pytest.raises(vs.Error, match=r"^RIFE: adapted weights are written as .safetensors"):
+        adapt(clip, "w.pkl", model=base_state, steps=1)
+
+
+def test_interrupting_keeps_nothing_half_written(base_state, clip, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "w.safetensors"
+    out.write_bytes(b"previous")
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training._Progress, "update", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        adapt(clip, out, model=base_state, settings=FAST)
+    monkeypatch.undo()
+
+    import safetensors.torch
+
+    def half_write(tensors, filename, metadata=None):
+        Path(filename).write_bytes(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors.torch, "save_file", half_write)
+    with pytest.raises(KeyboardInterrupt):
+        adapt(clip, out, model=base_state, settings=FAST)
+    assert out.read_bytes() == b"previous"  # the old file is untouched, no partial file is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]
+
+
+# ------------------------------------------------------------------------------------ command line
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vsrife")
+    add_cli(p.add_subparsers(dest="command", required=True))
+    return p
+
+
+def test_cli_adapt_writes_weights(base_state, clip, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr("vsrife.adaptation.api._open", lambda source: clip)
+    model = tmp_path / "base.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in base_state.items()}, str(model))
+    out = tmp_path / "out.safetensors"
+    args = parser().parse_args(["adapt", "in.mkv", "-o", str(out), "--model", str(model), "--seconds", "600", "--steps", "2"])
+    assert args.func(args) == 0
+    assert out.is_file() and read_metadata(out)["steps"] == "2"
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_cli_errors_are_one_vsrife_line(tmp_path: Path) -> None:
+    args = parser().parse_args(["adapt", str(tmp_path / "missing.mkv"), "-o", str(tmp_path / "o.safetensors")])
+    with pytest.raises(SystemExit, match=r"^vsrife: adapt: input file .* does not exist$"):
+        args.func(args)
+
+
+def test_interpolate_options(base_state, clip, tmp_path: Path, monkeypatch) -> None:
+    from safetensors.torch import save_file
+
+    model = tmp_path / "base.safetensors"
+    save_file({k: v.contiguous() for k, v in base_state.items()}, str(model))
+    p = argparse.ArgumentParser()
+    p.add_argument("input", nargs="?")
+    p.add_argument("--model", default=None)
+    p.add_argument("--device", default=None)
+    adapt_cli.add_interpolate_options(p)
+    assert adapt_cli.model_for_interpolate(p.parse_args(["x.mkv", "--model", "4.22"])) == "4.22"
+    cache = tmp_path / "adapted"
+    monkeypatch.setattr("vsrife.adaptation.api._open", lambda source: clip)
+    monkeypatch.setattr(adapt_cli, "_settings", lambda args, seconds, steps: replace(FAST, seconds=seconds))
+    got = adapt_cli.model_for_interpolate(p.parse_args(["x.mkv", "--adapt", "--adapt-seconds", "300", "--model", str(model)]))
+    assert Path(got).parent == cache and Path(got).is_file()
+    assert read_metadata(got)["settings"].count('"seconds": 300') == 1
+
+
+def test_registering_the_command_does_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import argparse, sys; from vsrife.adaptation import add_cli, add_interpolate_options; "
+            "p = argparse.ArgumentParser(); add_cli(p.add_subparsers()); add_interpolate_options(p); "
+            "print(sorted(m for m in ('torch', 'vapoursynth') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
