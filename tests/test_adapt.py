@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
-from conftest import planes, random_clip, random_state
 
 import vsrife
-from vsrife import registry
+from vsrife import loader, registry
 from vsrife.adaptation import (
     AdaptSettings,
     adapt,
@@ -28,7 +27,12 @@ from vsrife.adaptation import (
 )
 from vsrife.adaptation import cli as adapt_cli
 from vsrife.archs import v4
-from vsrife.filter import resolve_model
+from vsrife.archs.common import IFBlock
+from vsrife.archs.variants import V4_VARIANTS, v4_equivalent
+
+from helpers import planes, random_clip, random_state
+
+pytestmark = pytest.mark.graph
 
 SIZE = 64  # one padding multiple of 4.25
 FAST = AdaptSettings(seconds=600, steps=4, lr=1e-4, batch=2, val_every=2)
@@ -45,9 +49,9 @@ def base_state() -> dict[str, torch.Tensor]:
     """Random 4.25 weights with a random teacher, as the real checkpoint has one."""
     spec = registry.get_spec("4.25")
     sd = random_state(spec, seed=1)
-    cfg = v4.VARIANTS["4.25"]
+    cfg = V4_VARIANTS["4.25"]
     torch.manual_seed(2)
-    teacher = v4.IFBlock(cfg.block_inputs(False) + 3, 64, cfg)
+    teacher = IFBlock(cfg.block_inputs(False) + 3, 64, cfg.block)
     sd.update({weights.TEACHER_PREFIX + k: v for k, v in teacher.state_dict().items()})
     return sd
 
@@ -58,7 +62,7 @@ def clip() -> vs.VideoNode:
 
 
 def network(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return v4.network_state(sd)
+    return v4.owned(sd)
 
 
 def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
@@ -173,11 +177,11 @@ def test_adapted_weights_round_trip_through_rife_bit_identically(base_state, cli
     from safetensors.torch import load_file
 
     assert same(load_file(out), r.state)
-    spec, _ = resolve_model(out)
-    assert spec.name in v4.equivalent("4.25")  # recognised as the base model's network
+    spec = loader.load(out).spec
+    assert spec.name in v4_equivalent("4.25")  # recognised as the base model's network
     meta = read_metadata(out)
     assert meta["base_model"] == "4.25" and meta["kind"] == "adapted"
-    assert meta["base_sha256"] == weights.state_sha256(registry.canonicalize_state_dict(base_state))
+    assert meta["base_sha256"] == weights.state_sha256(loader.canonicalize(base_state))
     assert meta["clip_fingerprint"] == weights.clip_fingerprint(clip)
     assert int(meta["steps"]) == r.steps and float(meta["validation_gain_db"]) == pytest.approx(r.gain_db, abs=1e-4)
     from_file = vsrife.RIFE(clip[:3], model=str(out))
@@ -266,11 +270,10 @@ def test_interrupting_keeps_nothing_half_written(base_state, clip, tmp_path: Pat
 
     import safetensors.torch
 
-    def half_write(tensors, filename, metadata=None):
-        Path(filename).write_bytes(b"half a file")
-        raise KeyboardInterrupt
+    def interrupted_while_writing(tensors, metadata=None):
+        raise KeyboardInterrupt  # inside the atomic write: its temp file exists and is removed
 
-    monkeypatch.setattr(safetensors.torch, "save_file", half_write)
+    monkeypatch.setattr(safetensors.torch, "save", interrupted_while_writing)
     with pytest.raises(KeyboardInterrupt):
         adapt(clip, out, model=base_state, settings=FAST)
     assert out.read_bytes() == b"previous"  # the old file is untouched, no partial file is left

@@ -15,13 +15,15 @@ __version__ = "0.2.0"
 # public name -> module that defines it
 _EXPORTS = {
     "RIFE": ".filter",
+    "adapt": ".adaptation",
     "rife": ".compat",
     "scene_changes": ".scene",
 }
 
-__all__ = ["RIFE", "__version__", "rife", "scene_changes"]
+__all__ = ["RIFE", "__version__", "adapt", "rife", "scene_changes"]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .adaptation import adapt
     from .compat import rife
     from .filter import RIFE
     from .scene import scene_changes

@@ -461,6 +461,10 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
     plan = plan_interpolate(args)
     tmp_out = temp_output(plan.output)  # the last check: the output's directory is writable
+    if args.adapt:  # after every check, before the encode: adapt (or take the cached adaptation)
+        from .adaptation import model_for_interpolate
+
+        plan.script_args["rife"]["model"] = model_for_interpolate(args)
     copied = plan.copied_streams()
     for s in plan.skipped_streams():
         print(f"vsrife: not copying stream {s.index} ({s.kind}, {s.codec}): {plan.output.suffix} cannot hold it",
@@ -490,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vsrife", description="RIFE frame interpolation for VapourSynth (vapoursynth-rife)",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"vsrife {__version__} (vapoursynth-rife)")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{models,interpolate}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{models,interpolate,adapt}")
 
     models = sub.add_parser("models", help="list, fetch, verify and remove model weights")
     actions = models.add_subparsers(dest="action", required=True)
@@ -524,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     rate.add_argument("--multi", type=multi_int, default=None, help="frame-rate multiplier (default 2)")
     rate.add_argument("--factor", type=positive_rational, default=None, help="rational multiplier, e.g. 5/2")
     rate.add_argument("--fps", type=positive_rational, default=None, help="target frame rate, e.g. 60000/1001")
-    it.add_argument("--model", default=None, help="model name or checkpoint file (default: the best installed)")
+    it.add_argument("--model", default=None, help="model name or checkpoint file (default: 4.25)")
     it.add_argument("--device", type=device_name, default=None, help="cpu, cuda, cuda:N (default: CUDA if available)")
     it.add_argument("--backend", choices=BACKENDS, default=None, help="inference backend (default: the filter's)")
     it.add_argument("--precision", choices=PRECISIONS, default=None, help="compute precision (default: the filter's)")
@@ -548,6 +552,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--progress-interval", type=seconds, default=10.0, help="seconds between plain lines (10)")
     show.add_argument("-v", "--verbose", action="store_true", help="show the commands and all vspipe output")
     it.set_defaults(func=cmd_interpolate)
+
+    from .adaptation import add_cli, add_interpolate_options  # torch-free: imported when used
+
+    add_interpolate_options(it)
+    add_cli(sub)
     return p
 
 

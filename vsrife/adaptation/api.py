@@ -16,8 +16,7 @@ import torch
 import vapoursynth as vs
 from torch import Tensor
 
-from ..scene import DEFAULT_THRESHOLD
-from ..schedule import HELD_THRESHOLD
+from ..scene import DEFAULT_THRESHOLD, HELD_THRESHOLD
 from . import triplets, weights
 from .defaults import DEFAULT_SECONDS
 from .training import TrainConfig, train
@@ -188,7 +187,6 @@ class _Job:
 
     def run(self, output: Path) -> AdaptResult:
         weights.check_output(output)
-        weights._require_safetensors()
         return _run(self.clip, output, self.base, self.fingerprint, self.settings, self.device, self.progress, self.start)
 
 

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..archs import v4
-from ..archs.common import Warp
+from ..archs.common import IFBlock, Warp
 from .triplets import Batch, Source, training_batch
 
 log = logging.getLogger("vsrife")
@@ -154,7 +154,7 @@ def fuse(img0: Tensor, img1: Tensor, flow: Tensor, mask: Tensor, warp: Warp) -> 
     return warp(img0, flow[:, :2]) * m + warp(img1, flow[:, 2:4]) * (1 - m)
 
 
-def teacher_pass(net: v4.IFNetV4, teacher: v4.IFBlock, tr: Trace, img0: Tensor, img1: Tensor, gt: Tensor,
+def teacher_pass(net: v4.IFNetV4, teacher: IFBlock, tr: Trace, img0: Tensor, img1: Tensor, gt: Tensor,
                  warp: Warp) -> tuple[Tensor, Tensor]:
     """(teacher flow, teacher prediction): one more block after the student's last, seeing the
     ground truth right after the two warped frames."""
@@ -284,7 +284,7 @@ def _to(b: Batch, device: torch.device) -> Batch:
     return Batch(b.img0.to(device), b.img1.to(device), b.gt.to(device), b.valid_h, b.valid_w)
 
 
-def _step(net: v4.IFNetV4, teacher: v4.IFBlock | None, opt: torch.optim.Optimizer, source: Source,
+def _step(net: v4.IFNetV4, teacher: IFBlock | None, opt: torch.optim.Optimizer, source: Source,
           centres: Sequence[int], cfg: TrainConfig, rng: np.random.Generator, warps: Callable[[int, int], Warp],
           device: torch.device, autocast: Callable[[], AbstractContextManager]) -> float:
     """One optimiser step on a fresh random batch; returns its loss."""
@@ -322,7 +322,7 @@ def train(net: v4.IFNetV4, teacher_state: dict[str, Tensor] | None, sources: Seq
     teacher = None
     if cfg.distill and teacher_state is not None:
         width = teacher_state["conv0.1.0.weight"].shape[0]
-        teacher = v4.IFBlock(net.cfg.block_inputs(False) + 3, width, net.cfg)
+        teacher = IFBlock(net.cfg.block_inputs(False) + 3, width, net.cfg.block)
         teacher.load_state_dict(teacher_state)
         teacher.to(device).train()
         params += list(teacher.parameters())

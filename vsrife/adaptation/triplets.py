@@ -22,7 +22,7 @@ import torch
 import vapoursynth as vs
 from torch import Tensor
 
-from ..colour import read_colour, to_work
+from ..formats import WorkFormat
 from ..scene import METRIC_WIDTH, MIN_SIZE, luma_small, pair_metric
 
 MIN_SIDE = 32
@@ -158,8 +158,7 @@ def max_triplets_for(clip: vs.VideoNode, multiple: int, memory_mb: int, cap: int
 
 def rgb_clip(clip: vs.VideoNode) -> vs.VideoNode:
     """The clip as the network sees it (non-linear RGB, or GRAY, as 16/32-bit float)."""
-    colour = read_colour(clip, clip.get_frame(0).props) if clip.format.color_family == vs.YUV else None
-    return to_work(clip, colour)
+    return WorkFormat.of(clip).to_work(clip)
 
 
 class FrameStore:
