@@ -7,11 +7,12 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import vapoursynth as vs
 from torch import Tensor
@@ -190,11 +191,38 @@ class _Job:
         return _run(self.clip, output, self.base, self.fingerprint, self.settings, self.device, self.progress, self.start)
 
 
+def _network_cuts(clip: vs.VideoNode, base: weights.Base) -> Callable[[int], bool]:
+    """Whether pair (i, i + 1) is a cut by the filter's rule: the base network's evidence (the two
+    frames warped to the middle disagree everywhere), so fast motion stays in the training set."""
+    from ..archs.common import Warp
+    from ..backends import evidence
+    from ..backends.torch_eager import pad_replicate
+    from ..scene import CutRule
+
+    work = triplets.rgb_clip(clip)
+    multiple = base.spec.pad_multiple(1.0)
+    ph, pw = -(-clip.height // multiple) * multiple, -(-clip.width // multiple) * multiple
+    warp = Warp(ph, pw)
+
+    def frame(i: int) -> Tensor:
+        f = work.get_frame(i)
+        planes = [np.asarray(f[0])] * 3 if f.format.num_planes == 1 else [np.asarray(f[p]) for p in range(3)]
+        return pad_replicate(torch.from_numpy(np.stack(planes).astype(np.float32))[None], ph, pw)
+
+    def cut(i: int) -> bool:
+        a, b = frame(i), frame(i + 1)
+        with torch.inference_mode():
+            fused = base.net.fused(a, b, 0.5, warp, 1.0, base.net.encode(a), base.net.encode(b))
+            return CutRule(True).confirm(evidence(fused, clip.height, clip.width))
+
+    return cut
+
+
 def _run(clip: vs.VideoNode, output: Path, base: weights.Base, fingerprint: str, settings: AdaptSettings,
          device: torch.device, progress: bool, start: float) -> AdaptResult:
     pad = base.spec.pad
     cap = triplets.max_triplets_for(clip, pad, settings.memory_mb, settings.max_triplets)
-    sel = triplets.select(clip, cap, settings.sc_threshold, settings.held_threshold)
+    sel = triplets.select(clip, cap, settings.sc_threshold, settings.held_threshold, _network_cuts(clip, base))
     frames = triplets.FrameStore.read(clip, triplets.needed_frames(sel.train + sel.val))
     chosen = triplets.sources(frames, settings.scales, settings.crop, settings.val_crop, pad)
     del frames

@@ -14,7 +14,7 @@ one of its inputs; those are left out of training, so no validation target is ev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +23,7 @@ import vapoursynth as vs
 from torch import Tensor
 
 from ..formats import WorkFormat
-from ..scene import METRIC_WIDTH, MIN_SIZE, luma_small, pair_metric
+from ..scene import CANDIDATE, METRIC_WIDTH, MIN_SIZE, luma_small, pair_metric
 
 MIN_SIDE = 32
 """A shrunk copy for training must keep at least this many pixels in each dimension."""
@@ -95,11 +95,12 @@ class Selection:
     """How many of them spanned a cut or a held frame."""
 
 
-def pair_flags(clip: vs.VideoNode, pairs: Sequence[int], sc_threshold: float,
-               held_threshold: float) -> tuple[dict[int, bool], dict[int, bool]]:
-    """For each pair start i: (is a scene cut, is a held frame). The metrics are the filter's: the
-    scene detector's motion-compensated difference and the mean absolute luma difference, both on
-    the detector's small luma copy."""
+def pair_flags(clip: vs.VideoNode, pairs: Sequence[int], sc_threshold: float, held_threshold: float,
+               confirm: Callable[[int], bool] | None = None) -> tuple[dict[int, bool], dict[int, bool]]:
+    """For each pair start i: (is a scene cut, is a held frame), decided as the filter decides:
+    candidates from the scene detector's cheap metric (above half the threshold) confirmed by
+    ``confirm(i)`` (the network's evidence; without it, the cheap metric above the threshold
+    decides), held frames by the mean absolute luma difference on the detector's small luma copy."""
     small = luma_small(clip, METRIC_WIDTH, MIN_SIZE)
     cache: dict[int, np.ndarray] = {}
 
@@ -112,17 +113,22 @@ def pair_flags(clip: vs.VideoNode, pairs: Sequence[int], sc_threshold: float,
     for i in pairs:
         a, b = luma(i), luma(i + 1)
         held[i] = float(np.mean(np.abs(a - b))) < held_threshold
-        cut[i] = (not held[i]) and pair_metric(a, b) > sc_threshold
+        score = pair_metric(a, b)
+        if confirm is None:
+            cut[i] = not held[i] and score > sc_threshold
+        else:
+            cut[i] = not held[i] and score > sc_threshold * CANDIDATE and confirm(i)
     return cut, held
 
 
-def select(clip: vs.VideoNode, max_triplets: int, sc_threshold: float, held_threshold: float) -> Selection:
+def select(clip: vs.VideoNode, max_triplets: int, sc_threshold: float, held_threshold: float,
+           confirm: Callable[[int], bool] | None = None) -> Selection:
     """Usable triplet centres of ``clip``, at most ``max_triplets``, split into train/validation."""
     all_centres = list(range(1, clip.num_frames - 1))
     # Examine more candidates than needed, since some are rejected; a short clip: all of them.
     candidates = spread(all_centres, 2 * max_triplets)
     pairs = sorted({p for c in candidates for p in (c - 1, c)})
-    cut, held = pair_flags(clip, pairs, sc_threshold, held_threshold)
+    cut, held = pair_flags(clip, pairs, sc_threshold, held_threshold, confirm)
     good = usable(candidates, cut, held)
     if not good:
         what = "repeats the frame before it (held frames)" if all(held.values()) else "is a repeat or sits at a scene cut"
