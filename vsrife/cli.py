@@ -440,6 +440,8 @@ def plan_interpolate(args: argparse.Namespace) -> Any:
     info = probe(ffmpeg, source) if source is not None else None
     job = {"source": str(source.resolve()) if source else None, "size": list(args.size or (448, 256)),
            "frames": args.frames, "rife": rife}
+    if getattr(args, "threads", None):  # --threads: the one process's share of the machine, as a batch worker's
+        job["threads"] = args.threads
     plan = Plan(ffmpeg=ffmpeg, vspipe=vspipe, output=output, script_args=job, source=source, info=info,
                 encoder=args.encoder, encoder_options=_encoder_options(args, ffmpeg),
                 ffmpeg_args=tuple(args.ffmpeg_args), audio=not args.no_audio, subtitles=not args.no_subtitles,
@@ -565,7 +567,8 @@ def _add_worker_options(p: argparse.ArgumentParser) -> None:
     w.add_argument("--workers", type=positive_int, default=None,
                    help="chunks at once (batch default: this machine's cores / --threads, or the Ray cluster's CPUs)")
     w.add_argument("--threads", type=positive_int, default=None,
-                   help="threads per worker (default: this machine's cores / --workers; 1 with --address)")
+                   help="threads per worker (default: this machine's cores / --workers; 1 with --address); "
+                   "without --workers, the threads of the one process")
     w.add_argument("--address", default=None, help="a Ray cluster: ray://HOST:10001 or auto (default: a local Ray)")
     w.add_argument("--no-ray", action="store_true", help="local worker processes even where Ray is installed")
     w.add_argument("--chunk-seconds", type=positive_rational, default=Fraction(60), help="source seconds per chunk (60)")

@@ -7,8 +7,8 @@ source frames. With ``f = p / q`` in lowest terms, that is every multiple of ``q
 reads one source frame past its end (the in-betweens across its end need it) and keeps
 ``(end - start) * f`` frames; only the last one has the held tail (``ceil(n * f)`` frames in all).
 
-Chunks are about ``length`` source frames long. Near each nominal split point, a scene cut (a frame
-that starts a new shot) within ``window`` frames moves the split onto it (or onto the first aligned
+Chunks are about ``length`` source frames long. Near each nominal split point, the clearest scene
+cut (a frame that starts a new shot) within ``window`` frames moves the split onto it (or onto the first aligned
 frame at most :data:`CUT_SLACK` frames after it): the encoder puts a key frame at every chunk start,
 and a shot starts with one anyway. Pure functions, no VapourSynth.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -71,16 +71,21 @@ def window_of(length: int, seconds_cap: int) -> int:
     return max(0, min(length // 4, seconds_cap))
 
 
-def snap_to_cuts(nominal: Sequence[int], cuts: Sequence[int], window: int, factor: Fraction,
-                 frames: int) -> list[int]:
-    """The split points: each nominal one moved to the nearest cut within ``window`` frames where an
-    aligned frame follows that cut closely enough, kept increasing and inside the clip."""
+Cuts = Mapping[int, float] | Sequence[int]
+"""Frames that start a new shot, with the scene metric of the cut where known (higher: clearer)."""
+
+
+def snap_to_cuts(nominal: Sequence[int], cuts: Cuts, window: int, factor: Fraction, frames: int) -> list[int]:
+    """The split points: each nominal one moved to the clearest cut within ``window`` frames (the
+    nearest of equally clear ones) where an aligned frame follows that cut closely enough, kept
+    increasing and inside the clip."""
     q = factor.denominator
+    scores = dict(cuts) if isinstance(cuts, Mapping) else dict.fromkeys(cuts, 1.0)
     out: list[int] = []
     for b in nominal:
         best = b
-        near = sorted((abs(c - b), c) for c in cuts if abs(c - b) <= window)
-        for _, c in near:
+        near = sorted((-score, abs(c - b), c) for c, score in scores.items() if abs(c - b) <= window)
+        for _, _, c in near:
             s = math.ceil(c / q) * q
             if s - c <= CUT_SLACK:
                 best = s
@@ -111,7 +116,7 @@ def make_chunks(frames: int, factor: Fraction, starts: Sequence[int]) -> list[Ch
     return chunks
 
 
-def plan(frames: int, factor: Fraction, length: int, cuts: Sequence[int] = (), window: int = 0) -> list[Chunk]:
+def plan(frames: int, factor: Fraction, length: int, cuts: Cuts = (), window: int = 0) -> list[Chunk]:
     """Chunks of about ``length`` source frames, split at ``cuts`` where one is near."""
     factor = Fraction(factor)
     starts = snap_to_cuts(nominal_starts(frames, factor, length), cuts, window, factor, frames)

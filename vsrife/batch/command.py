@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..encode import EXIT_USAGE, CliError, Plan
-from . import job
+from . import executors, job
 
 PlanFile = Callable[[argparse.Namespace], Plan]
 """The checks and plan of one ``vsrife interpolate`` (``cli.plan_interpolate``)."""
@@ -41,6 +41,7 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
 def settings_of(args: argparse.Namespace) -> job.Settings:
     if args.workers is not None and args.workers < 1:
         raise CliError("--workers must be at least 1")
+    executors.have_ray(args.address, False if args.no_ray else None)  # a cluster that cannot be had: say so first
     threads = args.threads
     if threads is None:
         local = args.address is None

@@ -343,16 +343,21 @@ class RayExecutor:
                             EXIT_FAILED)
 
 
-def choose(workers: int | None, threads: int, retries: int, address: str | None, use_ray: bool | None,
-           gpus: float = 0, model_file: str | None = None) -> Executor:
-    """Ray where it is installed (or asked for), else local worker processes."""
+def have_ray(address: str | None, use_ray: bool | None) -> bool:
+    """Whether the workers are Ray tasks; raises if a cluster is asked for that cannot be had."""
     import importlib.util
 
-    have_ray = importlib.util.find_spec("ray") is not None
-    if address and not have_ray:
+    installed = importlib.util.find_spec("ray") is not None
+    if address and not installed:
         raise CliError(ray_missing_message(), EXIT_FAILED)
     if address and use_ray is False:
         raise CliError("--address is a Ray cluster; it cannot be used with --no-ray")
-    if have_ray and use_ray is not False:
+    return installed and use_ray is not False
+
+
+def choose(workers: int | None, threads: int, retries: int, address: str | None, use_ray: bool | None,
+           gpus: float = 0, model_file: str | None = None) -> Executor:
+    """Ray where it is installed (or asked for), else local worker processes."""
+    if have_ray(address, use_ray):
         return RayExecutor(workers, threads, retries, address, gpus, model_file)
     return LocalExecutor(workers or max(1, (os.cpu_count() or 1) // threads), retries)

@@ -109,7 +109,8 @@ def dry_run_parts(plan: Plan, threads: int) -> None:
                             encoder_options=(*plan.encoder_options, "-threads", str(threads)))
         _ffmpeg(ffmpeg_command(part_plan, pattern, part, colour={"range": 1}, duration=0.2), "ffmpeg rejects these settings")
         final = Path(tmp) / f"check{plan.output.suffix}"
-        copy = replace(plan, encoder="copy", encoder_options=tuple(copy_tags({"range": 1})), ffmpeg_args=())
+        copy = replace(plan, encoder="copy", encoder_options=tuple(copy_tags({"range": 1})),
+                       ffmpeg_args=join_options(plan.ffmpeg_args))
         _ffmpeg(ffmpeg_command(copy, ["-i", str(part)], final, duration=0.2, read_limit=0.5),
                 f"ffmpeg cannot put the parts into {plan.output.suffix}")
 
@@ -181,6 +182,25 @@ def chunk_jobs(fj: FileJob, settings: Settings, token: str) -> list[ChunkJob]:
 
 # ------------------------------------------------------------------------------------ joining
 
+VIDEO_FILTERS = ("-vf", "-filter:v", "-filter:v:0")
+
+
+def join_options(extra: Sequence[str]) -> tuple[str, ...]:
+    """The options after ``--`` for the joining ffmpeg: all of them (muxer options, metadata, audio
+    settings apply there; encoder options are unused by a stream copy) but the video filters, which
+    ran when each chunk was encoded."""
+    out: list[str] = []
+    skip = False
+    for arg in extra:
+        if skip:
+            skip = False
+        elif arg in VIDEO_FILTERS:
+            skip = True
+        else:
+            out.append(arg)
+    return tuple(out)
+
+
 
 def join(fj: FileJob) -> Result:
     """The output from the parts (in order) and the source's other streams; renamed into place only
@@ -192,11 +212,14 @@ def join(fj: FileJob) -> Result:
         lines += [f"file {part_name(c)}", f"duration {float(Fraction(c.frames) / fps):.9f}"]
     listing.write_text("\n".join(lines) + "\n")
     probe = dict(fj.manifest.done[0]["probe"])
-    plan = replace(fj.plan, encoder="copy", encoder_options=tuple(copy_tags(probe.get("colour", {}))), ffmpeg_args=())
+    plan = replace(fj.plan, encoder="copy", encoder_options=tuple(copy_tags(probe.get("colour", {}))),
+                   ffmpeg_args=join_options(fj.plan.ffmpeg_args))
     duration = float(Fraction(fj.total) / fps) if plan.duration_limited else None
     tmp = temp_output(plan.output)
     try:
         cmd = ffmpeg_command(plan, ["-f", "concat", "-safe", "0", "-i", str(listing)], tmp, duration=duration)
+        if plan.verbose:
+            print("vsrife: " + " ".join(cmd), file=sys.stderr)
         _ffmpeg(cmd, f"joining the parts of {plan.output}", EXIT_FFMPEG)
         os.replace(tmp, plan.output)
     finally:

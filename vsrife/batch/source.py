@@ -25,8 +25,9 @@ class Facts:
     factor: Fraction
     """Output frames per source frame."""
     chunks: tuple[chunks.Chunk, ...]
-    cuts: tuple[int, ...]
-    """Frames that start a new shot, among those looked at (near the nominal split points)."""
+    cuts: dict[int, float]
+    """Frames that start a new shot, among those looked at (near the nominal split points), with
+    their scene metric."""
     depth: int
     """The bisection depth a midpoint-only model uses for the whole clip (passed to every chunk, so
     that a short chunk does not choose another)."""
@@ -73,21 +74,22 @@ def analyse(path: Path, limit: int | None, rife: Mapping[str, Any], chunk_second
     cuts = find_cuts(clip, nominal, window, threshold)
     planned = chunks.plan(n, factor, length, cuts, window)
     depth = make_plan(clip, Rate(factor=factor), arbitrary_timestep=False).depth if n >= 2 else 1
-    return Facts(n, fps, factor, tuple(planned), tuple(cuts), int(depth or 1))
+    return Facts(n, fps, factor, tuple(planned), cuts, int(depth or 1))
 
 
-def find_cuts(clip: Any, around: Sequence[int], window: int, threshold: float) -> list[int]:
+def find_cuts(clip: Any, around: Sequence[int], window: int, threshold: float) -> dict[int, float]:
     """Frames ``c`` within ``window`` of the points ``around`` where pair (c - 1, c) scores above
-    ``threshold`` on the filter's scene metric."""
+    ``threshold`` on the filter's scene metric, with the score."""
     from ..scene import SCORE_PROP, pair_differences
 
-    cuts: set[int] = set()
+    cuts: dict[int, float] = {}
     for b in around:
         lo, hi = max(0, b - window - 1), min(clip.num_frames - 1, b + window)
         if hi <= lo:
             continue
         scores = pair_differences(clip[lo : hi + 1])
         for i, f in enumerate(scores.frames(close=True)):
-            if lo + i < hi and float(f.props[SCORE_PROP]) > threshold:
-                cuts.add(lo + i + 1)
-    return sorted(cuts)
+            score = float(f.props[SCORE_PROP])
+            if lo + i < hi and score > threshold:
+                cuts[lo + i + 1] = score
+    return dict(sorted(cuts.items()))

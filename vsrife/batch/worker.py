@@ -153,7 +153,7 @@ def local_model(job: ChunkJob) -> ChunkJob:
     return replace(job, script_args={**job.script_args, "rife": rife})
 
 
-def prepare_node(job: ChunkJob, model_bytes: bytes | None, tools: tuple[str, str]) -> None:
+def prepare_node(job: ChunkJob, model_bytes: bytes | None, tools: tuple[str, str], note: Note) -> None:
     """Fetch (or write) the model and warm the backend's cache, once per node and job settings."""
     ready = node_dir() / f"{job.key}.ready"
     if ready.exists():
@@ -163,7 +163,7 @@ def prepare_node(job: ChunkJob, model_bytes: bytes | None, tools: tuple[str, str
             return
         _ensure_model(job, model_bytes)
         if job.warm:
-            _warm(local_model(job), tools[1])
+            _warm(local_model(job), tools[1], note)
         ready.write_text(worker_name())
 
 
@@ -192,7 +192,7 @@ def _ensure_model(job: ChunkJob, model_bytes: bytes | None) -> None:
             raise CliError(f"{socket.gethostname()}: {e}", 1) from None
 
 
-def _warm(job: ChunkJob, vspipe: str) -> None:
+def _warm(job: ChunkJob, vspipe: str, note: Note) -> None:
     """Evaluate the first two frames' script once (``vspipe --info``): converts and caches the network."""
     with tempfile.TemporaryDirectory(prefix="vsrife-warm-") as tmp:
         vpy = Path(tmp) / "warm.vpy"
@@ -201,6 +201,9 @@ def _warm(job: ChunkJob, vspipe: str) -> None:
         env = {**os.environ, **dict(job.env), **thread_env(job.threads)}
         r = subprocess.run([vspipe, "--info", "-a", f"job={json.dumps(script)}", str(vpy), "-"], capture_output=True,
                            text=True, errors="replace", env=env, stdin=subprocess.DEVNULL)
+    for line in r.stderr.splitlines():
+        if r.returncode == 0 and "RIFE: converted" in line:
+            note(f"{line} (preparing {socket.gethostname()})")
     if r.returncode != 0:
         last = [ln for ln in r.stderr.splitlines() if ln.strip()][-1:] or ["no message"]
         raise CliError(f"vspipe failed (exit {r.returncode}) preparing the node: {last[0]}", 3,
@@ -250,7 +253,7 @@ def run_chunk(job: ChunkJob, report: Report, model_bytes: bytes | None = None, n
     from ..cli import _ffmpeg, _vspipe
 
     tools = (_ffmpeg(), _vspipe())
-    prepare_node(job, model_bytes, tools)
+    prepare_node(job, model_bytes, tools, note)
     job = local_model(job)
     if shares_work_dir(job):
         return _encode(job, Path(job.work_dir), tools, _Relay(report, note), shared=True)
