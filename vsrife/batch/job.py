@@ -75,6 +75,10 @@ class FileJob:
     started: float = field(default_factory=time.perf_counter)
     error: CliError | None = None
     result: Result | None = None
+    plan_seconds: float = 0.0
+    """Time spent opening and analysing the source (the split)."""
+    join_seconds: float = 0.0
+    """Time spent joining the parts (the merge)."""
 
     @property
     def work(self) -> Path:
@@ -145,6 +149,7 @@ def _forwarded_env() -> tuple[tuple[str, str], ...]:
 def prepare(index: int, plan: Plan, settings: Settings, log: IO[str]) -> FileJob:
     """Chunk the file and open its manifest (what is already done)."""
     assert plan.source is not None
+    started = time.perf_counter()
     rife = plan.script_args["rife"]
     facts = analyse(plan.source, plan.script_args.get("frames"), rife, settings.chunk_seconds, settings.sc_threshold)
     plan = replace(plan, script_args={**plan.script_args, "rife": {**rife, "bisect_depth": facts.depth}})
@@ -154,7 +159,7 @@ def prepare(index: int, plan: Plan, settings: Settings, log: IO[str]) -> FileJob
     if not manifest.done:
         shutil.rmtree(manifest.directory, ignore_errors=True)
     manifest.save()
-    return FileJob(index, plan, facts, manifest)
+    return FileJob(index, plan, facts, manifest, started=started, plan_seconds=time.perf_counter() - started)
 
 
 def _warm(rife: dict[str, Any]) -> bool:
@@ -295,7 +300,9 @@ class Driver:
         self.joins[fj.index] = self.pool.submit(self._join_now, fj)
 
     def _join_now(self, fj: FileJob) -> Result:
+        started = time.perf_counter()
         result = join(fj)
+        fj.join_seconds = time.perf_counter() - started
         fj.result = result
         print(summary(fj.plan, result), flush=True)
         if not self.keep_parts:

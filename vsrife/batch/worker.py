@@ -2,11 +2,12 @@
 chunk's source frames, encoded into a part file. Runs in a Ray task or in a local worker process
 (``python -m vsrife.batch.worker``, the job as JSON on stdin, JSON lines on stdout).
 
-Before its first chunk of a job, a node is prepared once, under a lock (in the node's temp dir):
-the model is fetched into the node's model dir (a checkpoint file the node does not have is written
-there from the bytes the driver shipped), and, for the OpenVINO backend, the network is converted
-once (a ``vspipe --info`` run of the first chunk's script), so that workers starting together read
-the cached graph instead of converting it side by side.
+A node is prepared once per job, under locks in its temp dir: the model is fetched into the node's
+model dir (a checkpoint file the node does not have is written there from the bytes the driver
+shipped), and, for the OpenVINO backend, the first chunk converts the network while the chunks
+starting beside it wait, so that they read the cached graph instead of converting it side by side
+(the backend's cache writes are atomic, but concurrent conversions of one entry may replace each
+other's files while they are being read).
 """
 
 from __future__ import annotations
@@ -18,16 +19,15 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from ..encode import VPY, CliError, Plan, Progress, Terminated, interpolate, temp_output
+from ..encode import CliError, Plan, Progress, Terminated, interpolate, temp_output
 from .chunks import Chunk
 
 EXIT_RETRY = 75
@@ -126,15 +126,33 @@ def node_dir() -> Path:
     return path
 
 
+class NodeLock:
+    """One holder per node at a time (an flock on a file in the node's temp dir); released early
+    or at the end, whichever comes first."""
+
+    def __init__(self, name: str) -> None:
+        self.path = node_dir() / f"{name}.lock"
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self._file = open(self.path, "w")  # noqa: SIM115 - held across calls, closed in release()
+        fcntl.flock(self._file, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
 @contextlib.contextmanager
 def node_lock(name: str) -> Iterator[None]:
-    """One holder per node at a time (a lock file in the node's temp dir)."""
-    with open(node_dir() / f"{name}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    lock = NodeLock(name)
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def shipped_model_path(job: ChunkJob) -> Path:
@@ -153,18 +171,11 @@ def local_model(job: ChunkJob) -> ChunkJob:
     return replace(job, script_args={**job.script_args, "rife": rife})
 
 
-def prepare_node(job: ChunkJob, model_bytes: bytes | None, tools: tuple[str, str], note: Note) -> None:
-    """Fetch (or write) the model and warm the backend's cache, once per node and job settings."""
-    ready = node_dir() / f"{job.key}.ready"
-    if ready.exists():
-        return
-    with node_lock(job.key):
-        if ready.exists():
-            return
+def ensure_model(job: ChunkJob, model_bytes: bytes | None) -> None:
+    """The model in this node's model dir: fetched (a registered model), or written from the bytes
+    the driver shipped (a checkpoint file the node does not have); once per node, under a lock."""
+    with node_lock(f"model-{job.key}"):
         _ensure_model(job, model_bytes)
-        if job.warm:
-            _warm(local_model(job), tools[1], note)
-        ready.write_text(worker_name())
 
 
 def _ensure_model(job: ChunkJob, model_bytes: bytes | None) -> None:
@@ -190,24 +201,6 @@ def _ensure_model(job: ChunkJob, model_bytes: bytes | None) -> None:
             store.fetch(spec, progress=False)
         except store.ModelError as e:
             raise CliError(f"{socket.gethostname()}: {e}", 1) from None
-
-
-def _warm(job: ChunkJob, vspipe: str, note: Note) -> None:
-    """Evaluate the first two frames' script once (``vspipe --info``): converts and caches the network."""
-    with tempfile.TemporaryDirectory(prefix="vsrife-warm-") as tmp:
-        vpy = Path(tmp) / "warm.vpy"
-        vpy.write_text(VPY)
-        script = {**job.script_args, "threads": job.threads, "chunk": {"start": 0, "stop": 2, "take": None}}
-        env = {**os.environ, **dict(job.env), **thread_env(job.threads)}
-        r = subprocess.run([vspipe, "--info", "-a", f"job={json.dumps(script)}", str(vpy), "-"], capture_output=True,
-                           text=True, errors="replace", env=env, stdin=subprocess.DEVNULL)
-    for line in r.stderr.splitlines():
-        if r.returncode == 0 and "RIFE: converted" in line:
-            note(f"{line} (preparing {socket.gethostname()})")
-    if r.returncode != 0:
-        last = [ln for ln in r.stderr.splitlines() if ln.strip()][-1:] or ["no message"]
-        raise CliError(f"vspipe failed (exit {r.returncode}) preparing the node: {last[0]}", 3,
-                       killed=r.returncode < 0)
 
 
 # ------------------------------------------------------------------------------------ the chunk
@@ -249,21 +242,41 @@ def _stderr(text: str) -> None:
 
 
 def run_chunk(job: ChunkJob, report: Report, model_bytes: bytes | None = None, note: Note = _stderr) -> ChunkResult:
-    """Encode ``job``'s chunk; raises CliError (``killed`` set where running it again may help)."""
+    """Encode ``job``'s chunk; raises CliError (``killed`` set where running it again may help).
+
+    The first chunk of a job on a node (with the OpenVINO backend) holds the node's lock until its
+    script has built the backend, which converts and caches the network: chunks starting beside it
+    wait, then read the cached graph instead of converting it too."""
     from ..cli import _ffmpeg, _vspipe
 
     tools = (_ffmpeg(), _vspipe())
-    prepare_node(job, model_bytes, tools, note)
+    ensure_model(job, model_bytes)
     job = local_model(job)
-    if shares_work_dir(job):
-        return _encode(job, Path(job.work_dir), tools, _Relay(report, note), shared=True)
-    with tempfile.TemporaryDirectory(prefix="vsrife-part-") as tmp:
-        return _encode(job, Path(tmp), tools, _Relay(report, note), shared=False)
+    relay = _Relay(report, note)
+    ready = node_dir() / f"{job.key}.ready"
+    lock = NodeLock(job.key)
+    if job.warm and not ready.exists():
+        lock.acquire()
+        if ready.exists():
+            lock.release()
+
+    def started() -> None:
+        ready.write_text(worker_name())
+        lock.release()
+
+    try:
+        if shares_work_dir(job):
+            return _encode(job, Path(job.work_dir), tools, relay, started, shared=True)
+        with tempfile.TemporaryDirectory(prefix="vsrife-part-") as tmp:
+            return _encode(job, Path(tmp), tools, relay, started, shared=False)
+    finally:
+        lock.release()
 
 
-def _encode(job: ChunkJob, where: Path, tools: tuple[str, str], relay: _Relay, shared: bool) -> ChunkResult:
+def _encode(job: ChunkJob, where: Path, tools: tuple[str, str], relay: _Relay, started: Callable[[], None],
+            shared: bool) -> ChunkResult:
     output = where / job.part
-    result = interpolate(chunk_plan(job, output, tools), relay, temp_output(output))
+    result = interpolate(chunk_plan(job, output, tools), relay, temp_output(output), started)
     if result.frames != job.chunk.frames:
         raise CliError(f"chunk {job.chunk.index} gave {result.frames} frames, not {job.chunk.frames}", 3)
     data = None if shared else output.read_bytes()
