@@ -8,8 +8,8 @@ Measured (interleaved, ``--reps`` rounds, real footage, the default model and ba
 * the same 2 x 1 configuration with half as many, twice as long chunks, which separates a chunk's
   fixed cost ``a`` (worker start, vspipe, model and graph load, encoder start) from its cost per
   output frame ``b``: the summed chunk times are ``C * a + F * b`` for ``C`` chunks of ``F`` frames;
-* the split (opening and analysing the source, per split point) and the merge (joining the parts,
-  per output frame), timed by the driver.
+* the split (opening and analysing the source, per split point), timed by the driver, and the
+  merge: the stream copy of the parts joined once and 40 times over (fixed cost, cost per frame).
 
 Modelled, not measured: a film of ``--film-hours`` of the same content on N such machines (2 worker
 slots each, the 2 x 1 configuration). Chunks are planned as the batch planner does (each split moved
@@ -63,7 +63,7 @@ def one_process(src: Path, out: Path, frames: int, model: str | None) -> dict[st
 
 
 def batch(src: Path, out: Path, frames: int, model: str | None, workers: int, threads: int,
-          chunk_seconds: float) -> dict[str, Any]:
+          chunk_seconds: float, keep: bool = False) -> dict[str, Any]:
     from vsrife import cli
     from vsrife.batch import job
 
@@ -73,7 +73,8 @@ def batch(src: Path, out: Path, frames: int, model: str | None, workers: int, th
     args.ffmpeg_args = []
     started = time.perf_counter()
     plan = cli.plan_interpolate(args)
-    settings = job.Settings(workers=workers, threads=threads, chunk_seconds=chunk_seconds, retries=0, progress="none")
+    settings = job.Settings(workers=workers, threads=threads, chunk_seconds=chunk_seconds, retries=0, progress="none",
+                            keep_parts=keep)
     (fj,) = job.run([plan], settings, log=open(os.devnull, "w"))  # noqa: SIM115 - closed with the process
     wall = time.perf_counter() - started
     assert fj.result is not None, fj.error
@@ -92,7 +93,8 @@ def measure(src: Path, frames: int, chunk_seconds: float, reps: int, model: str 
                 if workers is None:
                     row = one_process(src, out, frames, model)
                 else:
-                    row = batch(src, out, frames, model, workers, threads, chunk_seconds * mult)
+                    row = batch(src, out, frames, model, workers, threads, chunk_seconds * mult, keep=True)
+                    row["merge_copies"] = merge_costs(out)
                 row |= {"config": name, "rep": rep, "load_before": before, "load_after": load()}
                 row["fps"] = row["frames"] / row["wall"]
                 rows.append(row)
@@ -101,6 +103,31 @@ def measure(src: Path, frames: int, chunk_seconds: float, reps: int, model: str 
                 shutil.rmtree(out.with_name(f".{out.name}.parts"), ignore_errors=True)
                 out.unlink(missing_ok=True)
     return rows
+
+
+MERGE_COPIES = 40
+
+
+def merge_costs(output: Path) -> dict[str, float]:
+    """Seconds to stream-copy the kept parts of ``output`` into one file, once and ``MERGE_COPIES``
+    times over, with the output's frame count."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from vsrife.batch import job
+
+    work = job.work_dir(output)
+    parts = sorted(work.glob("part-*.nut"))
+    out = {}
+    for copies in (1, MERGE_COPIES):
+        listing = work / f"bench-{copies}.ffconcat"
+        listing.write_text("ffconcat version 1.0\n" + "".join(f"file {p.name}\n" for p in parts) * copies)
+        started = time.perf_counter()
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i",
+                        str(listing), "-c", "copy", str(work / f"bench-{copies}.mkv")], check=True)
+        out[str(copies)] = time.perf_counter() - started
+    return out
 
 
 def calibrate(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -117,9 +144,13 @@ def calibrate(rows: list[dict[str, Any]]) -> dict[str, float]:
     split_s = sum(r["split"] for r in short) / len(short)
     split_l = sum(r["split"] for r in long) / len(long)
     per_point = max(0.0, (split_s - split_l) / (c_s - c_l))
-    merge = sum(r["merge"] for r in short + long) / len(short + long) / frames
+    copies = [r["merge_copies"] for r in short + long]
+    once = sum(c["1"] for c in copies) / len(copies)
+    many = sum(c[str(MERGE_COPIES)] for c in copies) / len(copies)
+    per_frame = max(0.0, (many - once) / ((MERGE_COPIES - 1) * frames))
     return {"a": a, "b": b, "split_base": max(0.0, split_l - per_point * (c_l - 1)), "split_per_point": per_point,
-            "merge_per_frame": merge}
+            "merge_base": max(0.0, once - per_frame * frames), "merge_per_frame": per_frame,
+            "merge_measured": sum(r["merge"] for r in short + long) / len(short + long)}
 
 
 def plan_sizes(total_src: int, length: int, fps: float, rng: random.Random) -> list[int]:
@@ -151,7 +182,7 @@ def model(cal: dict[str, float], film_hours: float, fps: float, factor: int, chu
     sizes = plan_sizes(total_src, max(2, round(chunk_s * fps)), fps, rng)
     durations = [cal["a"] + cal["b"] * factor * n for n in sizes]
     split = cal["split_base"] + cal["split_per_point"] * (len(sizes) - 1)
-    merge = cal["merge_per_frame"] * factor * total_src
+    merge = cal["merge_base"] + cal["merge_per_frame"] * factor * total_src
     # each node prepares itself once (model, converted graph) at about a chunk's fixed cost
     return split + cal["a"] + makespan(durations, nodes * slots_per_node) + merge
 
@@ -160,7 +191,8 @@ def overhead_share(cal: dict[str, float], chunk_s: float, fps: float, factor: in
     """The fixed costs (per chunk, split, merge) as a share of one machine's total time."""
     frames = film_hours * 3600 * fps * factor
     chunks = max(1, round(film_hours * 3600 / chunk_s))
-    fixed = chunks * cal["a"] + cal["split_base"] + cal["split_per_point"] * (chunks - 1) + cal["merge_per_frame"] * frames
+    fixed = (chunks * cal["a"] + cal["split_base"] + cal["split_per_point"] * (chunks - 1) + cal["merge_base"]
+             + cal["merge_per_frame"] * frames)
     return fixed / (fixed + cal["b"] * frames)
 
 
@@ -169,8 +201,8 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clip", default="bikes", help="footage name from tests/helpers.py (bikes: 640x272 25 fps)")
-    ap.add_argument("--frames", type=int, default=72, help="source frames interpolated per run (x 2)")
-    ap.add_argument("--chunk-seconds", type=float, default=0.72, help="chunk length of the measured runs (s)")
+    ap.add_argument("--frames", type=int, default=96, help="source frames interpolated per run (x 2)")
+    ap.add_argument("--chunk-seconds", type=float, default=0.96, help="chunk length of the measured runs (s): 4 chunks of 24 frames, 2 per worker, so that the runs with twice as long chunks still keep both workers busy")
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--model", default=None, help="model (default: the default model)")
     ap.add_argument("--film-hours", type=float, default=2.0)
@@ -198,7 +230,8 @@ def main() -> int:
               f"(load {min(r['load_before'] for r in mine):.2f}-{max(r['load_after'] for r in mine):.2f})")
     print(f"  chunk cost a = {cal['a']:.2f} s fixed + b = {1000 * cal['b']:.1f} ms per output frame (1 thread, "
           f"2 workers sharing the cores); split {cal['split_base']:.2f} s + {cal['split_per_point']:.2f} s per split "
-          f"point; merge {1e6 * cal['merge_per_frame']:.1f} us per output frame")
+          f"point; merge {cal['merge_base']:.2f} s + {1e6 * cal['merge_per_frame']:.1f} us per output frame "
+          f"(the job's own joins: {cal['merge_measured']:.2f} s)")
     print(f"\nMODELLED, not measured: a {args.film_hours:g} h film of this content (x 2), N machines like this one "
           "(2 x 1 thread each)")
     table: dict[str, dict[int, float]] = {}

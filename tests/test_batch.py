@@ -315,6 +315,34 @@ def test_resume_computes_only_missing_chunks_and_local_workers_retry(shots: Path
     assert_same_output(out, reference)
 
 
+@pytest.mark.e2e
+def test_a_worker_that_does_not_share_the_output_directory_returns_its_part(shots: Path, model_file: str,
+                                                                            tmp_path: Path) -> None:
+    # a node of a cluster without a shared file system: the token in the work directory is not the
+    # driver's, so the part comes back as bytes (through Ray's object store) and the driver writes it
+    from dataclasses import replace
+
+    from vsrife.batch import command, worker
+
+    out = tmp_path / "shots.mkv"
+    args = cli.build_parser().parse_args(["interpolate", str(shots), "-o", str(out), "--workers", "1",
+                                          *batch_args(model_file)])
+    args.ffmpeg_args = []
+    settings = command.settings_of(args)
+    fj = job.prepare(0, cli.plan_interpolate(args), settings, sys.stderr)
+    (fj.work / "token").write_text("the driver's")
+    last = job.chunk_jobs(fj, settings, "the driver's")[-1]
+    result = worker.run_chunk(replace(last, token="another node's"), lambda done, total: None)
+    assert result.data is not None and not list(fj.work.glob("*part-*"))  # nothing written beside the output
+    driver = job.Driver([fj], encode.Progress("none"), "run", keep_parts=True)
+    with pytest.raises(encode.CliError, match="arrived damaged"):
+        driver.finished(last, replace(result, data=result.data[:-1] + b"?"))
+    driver.finished(last, result)
+    assert (fj.work / last.part).read_bytes() == result.data
+    assert fj.manifest.done[last.chunk.index]["sha256"] == result.sha256 == worker.sha256_file(fj.work / last.part)
+    driver.pool.shutdown()
+
+
 @pytest.fixture(scope="module")
 def cut_shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """64 x 48, 40 frames, cuts at 11, 20 and 29. At 23.976 -> 59.94 (x 5/2) chunks start on even

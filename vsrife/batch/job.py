@@ -266,6 +266,7 @@ class Driver:
             _write_part(fj.work / part_name(chunk), result)
         attempt = self.board.get((job.file, result.index))
         fj.manifest.record(chunk, result, self.run, attempt.attempts if attempt else 1)
+        self._show()
         if not fj.manifest.missing():
             self._join(fj)
 
@@ -277,10 +278,14 @@ class Driver:
                                 f"{job.chunk.start}-{job.chunk.stop - 1}) failed: {error}")
 
     def tick(self, view: executors.View) -> None:
-        self.board = board = view.attempts
+        self.board = view.attempts
         for text in view.notes[self.shown_notes:]:
             self.progress.write(text)
         self.shown_notes = len(view.notes)
+        self._show()
+
+    def _show(self) -> None:
+        board = self.board
         running = {k: a for k, a in board.items() if not a.finished and k[1] not in self.files[k[0]].manifest.done}
         now = self.done_frames() + sum(min(a.done, self.files[f].facts.chunks[i].frames) for (f, i), a in running.items())
         self.progress.update(min(now, self.total), self.total, self._detail(running))
