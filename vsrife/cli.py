@@ -550,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "possible, the chunks are interpolated and encoded by the workers, joined, and the source's "
                         "other streams copied as by `vsrife interpolate`: the frames are those of a one-process run. "
                         "Finished chunks are kept, so running the same command again resumes. Arguments after `--` go "
-                        "to ffmpeg when it encodes each chunk.")
+                        "to ffmpeg when it encodes each chunk and when it joins them (video filters: the encodes only).")
     ba.add_argument("inputs", nargs="+", metavar="INPUT", help="video files or glob patterns (read with BestSource)")
     ba.add_argument("-o", "--output-dir", required=True, help="directory for the outputs (INPUT's name, --container)")
     ba.add_argument("--container", default="mkv", help="output file extension (default mkv)")

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..encode import EXIT_USAGE, CliError, Plan
+from ..encode import EXIT_USAGE, CliError, Plan, announce
 from . import executors, job
 
 PlanFile = Callable[[argparse.Namespace], Plan]
@@ -38,9 +38,15 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
     return unique
 
 
+def _default_threshold() -> float:
+    from ..scene import DEFAULT_THRESHOLD
+
+    return DEFAULT_THRESHOLD
+
+
 def settings_of(args: argparse.Namespace) -> job.Settings:
-    if args.workers is not None and args.workers < 1:
-        raise CliError("--workers must be at least 1")
+    if args.retries < 0:
+        raise CliError(f"--retries {args.retries}: must be 0 or more")
     executors.have_ray(args.address, False if args.no_ray else None)  # a cluster that cannot be had: say so first
     threads = args.threads
     if threads is None:
@@ -48,7 +54,7 @@ def settings_of(args: argparse.Namespace) -> job.Settings:
         threads = max(1, (os.cpu_count() or 1) // args.workers) if args.workers and local else 1
     return job.Settings(workers=args.workers, threads=threads, chunk_seconds=args.chunk_seconds, retries=args.retries,
                         address=args.address, use_ray=False if args.no_ray else None, keep_parts=args.keep_parts,
-                        sc_threshold=args.sc_threshold if args.sc_threshold is not None else 0.012,
+                        sc_threshold=args.sc_threshold if args.sc_threshold is not None else _default_threshold(),
                         progress=args.progress, progress_interval=args.progress_interval)
 
 
@@ -69,6 +75,8 @@ def run_plans(plans: list[Plan], settings: job.Settings) -> int:
     for plan in plans:
         job.refuse_unsplittable(plan.script_args["rife"])
     job.dry_run_parts(plans[0], settings.threads)
+    for plan in plans:
+        announce(plan, sys.stderr)
     return _outcome(job.run(plans, settings))
 
 
