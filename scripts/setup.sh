@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up a development/runtime environment in .venv: find Python >= 3.12, install vsrife with its
-# command-line and test extras, configure VapourSynth, fetch the default model. Safe to re-run.
+# command-line, test and cluster (Ray) extras, configure VapourSynth, fetch the default model. Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,13 +40,13 @@ fi
 
 stamp=.venv/.vsrife-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    echo "setup: installing vapoursynth-rife[cli,test,preview] (torch is large the first time)" >&2
+    echo "setup: installing vapoursynth-rife[cli,test,preview,cluster] (torch is large the first time)" >&2
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
     # this checkout was once installed under the distribution name `vsrife`: drop that record
     if .venv/bin/python -m pip show vsrife 2>/dev/null | grep -qx "Editable project location: $(pwd)"; then
         .venv/bin/python -m pip uninstall --quiet -y vsrife
     fi
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[cli,test,preview]'
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[cli,test,preview,cluster]'
     touch "$stamp"
 fi
 

@@ -440,6 +440,8 @@ def plan_interpolate(args: argparse.Namespace) -> Any:
     info = probe(ffmpeg, source) if source is not None else None
     job = {"source": str(source.resolve()) if source else None, "size": list(args.size or (448, 256)),
            "frames": args.frames, "rife": rife}
+    if getattr(args, "threads", None):  # --threads: the one process's share of the machine, as a batch worker's
+        job["threads"] = args.threads
     plan = Plan(ffmpeg=ffmpeg, vspipe=vspipe, output=output, script_args=job, source=source, info=info,
                 encoder=args.encoder, encoder_options=_encoder_options(args, ffmpeg),
                 ffmpeg_args=tuple(args.ffmpeg_args), audio=not args.no_audio, subtitles=not args.no_subtitles,
@@ -448,43 +450,61 @@ def plan_interpolate(args: argparse.Namespace) -> Any:
     return plan
 
 
-def _describe_rate(rife: dict[str, Any]) -> str:
-    if "fps_num" in rife:
-        return f"to {Fraction(rife['fps_num'], rife['fps_den'])} fps"
-    if "factor_num" in rife:
-        return f"x {Fraction(rife['factor_num'], rife['factor_den'])}"
-    return f"x {rife['multi']}"
-
-
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    from .encode import Progress, interpolate, temp_output
+    from .encode import Progress, announce, interpolate, summary, temp_output
 
-    plan = plan_interpolate(args)
-    tmp_out = temp_output(plan.output)  # the last check: the output's directory is writable
-    if args.adapt:  # after every check, before the encode: adapt (or take the cached adaptation)
+    plan = plan_interpolate(args)  # every argument checked before anything long starts
+    if args.adapt:  # then adapt (or take the cached adaptation) and interpolate with it
         from .adaptation import model_for_interpolate
 
-        plan.script_args["rife"]["model"] = model_for_interpolate(args)
-    copied = plan.copied_streams()
-    for s in plan.skipped_streams():
-        print(f"vsrife: not copying stream {s.index} ({s.kind}, {s.codec}): {plan.output.suffix} cannot hold it",
-              file=sys.stderr)
-    what = str(plan.source) if plan.source else "the demo clip"
-    print(f"vsrife: {what} -> {plan.output} ({_describe_rate(plan.script_args['rife'])}, "
-          f"{plan.encoder}{' ' + ' '.join(plan.encoder_options) if plan.encoder_options else ''})", file=sys.stderr)
+        args.model, args.adapt = model_for_interpolate(args), False
+        plan = plan_interpolate(args)
+    if args.workers is not None or args.address is not None:  # in chunks, on workers
+        from .batch.command import interpolate_command
+
+        return interpolate_command(args, plan_interpolate)
+    tmp_out = temp_output(plan.output)  # the last check: the output's directory is writable
+    announce(plan, sys.stderr)
     progress = Progress(args.progress, args.progress_interval)
     result = interpolate(plan, progress, tmp_out)
-    p = result.probe
-    kinds = [s.kind for s, _ in copied]
-    extras = [f"{kinds.count(k)} {k}" for k in ("audio", "subtitle", "attachment") if k in kinds]
-    if plan.info is not None and plan.chapters and plan.info.chapters:
-        extras.append(f"{plan.info.chapters} chapter{'s' if plan.info.chapters > 1 else ''}")
-    rate = f" at {float(Fraction(*p['fps'])):.6g} fps" if p["fps"][0] else ""
-    copied_text = f", copied {', '.join(extras)}" if extras else ""
-    print(f"wrote {plan.output}: {result.frames} frames in {result.seconds:.1f} s "
-          f"({result.frames / max(result.seconds, 1e-9):.2f} fps output); "
-          f"{p['width']}x{p['height']} {p['format']}{rate}{copied_text}")
+    print(summary(plan, result))
     return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .batch.command import batch_command
+
+    return batch_command(args, plan_interpolate)
+
+
+def _add_encode_options(p: argparse.ArgumentParser) -> None:
+    """The options of one interpolation: rate, model, scene cuts, encoding, display (interpolate and batch)."""
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--multi", type=multi_int, default=None, help="frame-rate multiplier (default 2)")
+    rate.add_argument("--factor", type=positive_rational, default=None, help="rational multiplier, e.g. 5/2")
+    rate.add_argument("--fps", type=positive_rational, default=None, help="target frame rate, e.g. 60000/1001")
+    p.add_argument("--model", default=None, help="model name or checkpoint file (default: 4.25)")
+    p.add_argument("--device", type=device_name, default=None, help="cpu, cuda, cuda:N (default: CUDA if available)")
+    p.add_argument("--backend", choices=BACKENDS, default=None, help="inference backend (default: the filter's)")
+    p.add_argument("--precision", choices=PRECISIONS, default=None, help="compute precision (default: the filter's)")
+    p.add_argument("--scale", type=scale_value, default=1.0, help="flow resolution: 0.25, 0.5, 1, 2, 4 (0.5 for 4K)")
+    p.add_argument("--no-sc", action="store_true", help="no scene-change detection (marks from other tools still count)")
+    p.add_argument("--sc-threshold", type=unit_interval, default=None, help="scene-change threshold (default: the filter's)")
+    p.add_argument("--held-frames", action="store_true", help="interpolate across held (repeated) frames")
+    p.add_argument("--frames", type=positive_int, default=None, help="only the first N source frames")
+    enc = p.add_argument_group("encoding")
+    enc.add_argument("--encoder", default="libx264", help="ffmpeg video encoder (default libx264)")
+    enc.add_argument("--crf", type=crf_value, default=None, help="quality (default for libx264: 16)")
+    enc.add_argument("--preset", default=None, help="encoder preset (default for libx264: veryfast)")
+    enc.add_argument("--pix-fmt", default=None, help="output pixel format (default: the encoder's choice for the input)")
+    enc.add_argument("--no-audio", action="store_true", help="do not copy audio")
+    enc.add_argument("--no-subtitles", action="store_true", help="do not copy subtitles and attachments")
+    enc.add_argument("--no-chapters", action="store_true", help="do not copy chapters")
+    show = p.add_argument_group("display")
+    show.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="auto",
+                      help="a bar on a terminal, plain lines otherwise (auto)")
+    show.add_argument("--progress-interval", type=seconds, default=10.0, help="seconds between plain lines (10)")
+    show.add_argument("-v", "--verbose", action="store_true", help="show the commands and all vspipe output")
 
 
 # ------------------------------------------------------------------------------------ entry point
@@ -494,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vsrife", description="RIFE frame interpolation for VapourSynth (vapoursynth-rife)",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"vsrife {__version__} (vapoursynth-rife)")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{models,interpolate,adapt}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{models,interpolate,batch,adapt}")
 
     models = sub.add_parser("models", help="list, fetch, verify and remove model weights")
     actions = models.add_subparsers(dest="action", required=True)
@@ -524,40 +544,46 @@ def build_parser() -> argparse.ArgumentParser:
     it.add_argument("input", nargs="?", help="video file (read with BestSource); omitted: a demo clip panning over real photographs")
     it.add_argument("-o", "--output", default=None,
                     help=f"output file; its extension selects the container (default: INPUT.rife.mkv, or {DEMO_OUTPUT} for the demo)")
-    rate = it.add_mutually_exclusive_group()
-    rate.add_argument("--multi", type=multi_int, default=None, help="frame-rate multiplier (default 2)")
-    rate.add_argument("--factor", type=positive_rational, default=None, help="rational multiplier, e.g. 5/2")
-    rate.add_argument("--fps", type=positive_rational, default=None, help="target frame rate, e.g. 60000/1001")
-    it.add_argument("--model", default=None, help="model name or checkpoint file (default: 4.25)")
-    it.add_argument("--device", type=device_name, default=None, help="cpu, cuda, cuda:N (default: CUDA if available)")
-    it.add_argument("--backend", choices=BACKENDS, default=None, help="inference backend (default: the filter's)")
-    it.add_argument("--precision", choices=PRECISIONS, default=None, help="compute precision (default: the filter's)")
-    it.add_argument("--scale", type=scale_value, default=1.0, help="flow resolution: 0.25, 0.5, 1, 2, 4 (0.5 for 4K)")
-    it.add_argument("--no-sc", action="store_true", help="no scene-change detection (marks from other tools still count)")
-    it.add_argument("--sc-threshold", type=unit_interval, default=None, help="scene-change threshold (default: the filter's)")
-    it.add_argument("--held-frames", action="store_true", help="interpolate across held (repeated) frames")
-    it.add_argument("--frames", type=positive_int, default=None, help="only the first N source frames")
+    _add_encode_options(it)
     it.add_argument("--size", type=demo_size, default=None, help="demo clip size WxH (default 448x256)")
-    enc = it.add_argument_group("encoding")
-    enc.add_argument("--encoder", default="libx264", help="ffmpeg video encoder (default libx264)")
-    enc.add_argument("--crf", type=crf_value, default=None, help="quality (default for libx264: 16)")
-    enc.add_argument("--preset", default=None, help="encoder preset (default for libx264: veryfast)")
-    enc.add_argument("--pix-fmt", default=None, help="output pixel format (default: the encoder's choice for the input)")
-    enc.add_argument("--no-audio", action="store_true", help="do not copy audio")
-    enc.add_argument("--no-subtitles", action="store_true", help="do not copy subtitles and attachments")
-    enc.add_argument("--no-chapters", action="store_true", help="do not copy chapters")
-    show = it.add_argument_group("display")
-    show.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="auto",
-                      help="a bar on a terminal, plain lines otherwise (auto)")
-    show.add_argument("--progress-interval", type=seconds, default=10.0, help="seconds between plain lines (10)")
-    show.add_argument("-v", "--verbose", action="store_true", help="show the commands and all vspipe output")
+    _add_worker_options(it)
     it.set_defaults(func=cmd_interpolate)
+
+    ba = sub.add_parser("batch", help="interpolate many videos, in chunks, on many workers (Ray, or local processes)",
+                        usage="vsrife batch INPUT... -o DIR [options] [-- FFMPEG OUTPUT OPTIONS]",
+                        description="Every INPUT (a file or a glob pattern) is split into chunks at scene cuts where "
+                        "possible, the chunks are interpolated and encoded by the workers, joined, and the source's "
+                        "other streams copied as by `vsrife interpolate`: the frames are those of a one-process run. "
+                        "Finished chunks are kept, so running the same command again resumes. Arguments after `--` go "
+                        "to ffmpeg when it encodes each chunk and when it joins them (video filters: the encodes only).")
+    ba.add_argument("inputs", nargs="+", metavar="INPUT", help="video files or glob patterns (read with BestSource)")
+    ba.add_argument("-o", "--output-dir", required=True, help="directory for the outputs (INPUT's name, --container)")
+    ba.add_argument("--container", default="mkv", help="output file extension (default mkv)")
+    ba.add_argument("--overwrite", action="store_true", help="redo inputs whose output exists (default: skip them)")
+    _add_encode_options(ba)
+    _add_worker_options(ba)
+    ba.set_defaults(func=cmd_batch)
 
     from .adaptation import add_cli, add_interpolate_options  # torch-free: imported when used
 
     add_interpolate_options(it)
     add_cli(sub)
     return p
+
+
+def _add_worker_options(p: argparse.ArgumentParser) -> None:
+    """Batch jobs: chunks on workers (``vsrife batch``; ``vsrife interpolate`` with ``--workers``)."""
+    w = p.add_argument_group("workers (batch jobs; for interpolate: used when --workers or --address is given)")
+    w.add_argument("--workers", type=positive_int, default=None,
+                   help="chunks at once (batch default: this machine's cores / --threads, or the Ray cluster's CPUs)")
+    w.add_argument("--threads", type=positive_int, default=None,
+                   help="threads per worker (default: this machine's cores / --workers; 1 with --address); "
+                   "without --workers, the threads of the one process")
+    w.add_argument("--address", default=None, help="a Ray cluster: ray://HOST:10001 or auto (default: a local Ray)")
+    w.add_argument("--no-ray", action="store_true", help="local worker processes even where Ray is installed")
+    w.add_argument("--chunk-seconds", type=positive_rational, default=Fraction(60), help="source seconds per chunk (60)")
+    w.add_argument("--retries", type=int, default=3, help="runs of a chunk whose worker died, after the first (3)")
+    w.add_argument("--keep-parts", action="store_true", help="keep the encoded chunks after joining them")
 
 
 def _split_ffmpeg_args(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -584,8 +610,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         args = parser.parse_args(argv)
-        if ffmpeg_args and args.command != "interpolate":
-            raise CliError("arguments after `--` are ffmpeg options, for `vsrife interpolate` only")
+        if ffmpeg_args and args.command not in ("interpolate", "batch"):
+            raise CliError("arguments after `--` are ffmpeg options, for `vsrife interpolate` and `vsrife batch` only")
         args.ffmpeg_args = ffmpeg_args
         return int(args.func(args) or 0)
     except CliError as e:

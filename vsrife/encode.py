@@ -39,9 +39,11 @@ EXIT_TERMINATED = 143
 class CliError(Exception):
     """An error the command line reports as one ``vsrife: ...`` line and exit ``code``."""
 
-    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+    def __init__(self, message: str, code: int = EXIT_USAGE, *, killed: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.killed = killed
+        """The tool was killed by a signal (not an error of its own: worth running again)."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -190,6 +192,17 @@ def colour_params(props: Mapping[str, Any]) -> dict[str, int]:
     return out
 
 
+COPY_TAGS = {"colorspace": "-colorspace", "color_primaries": "-color_primaries", "color_trc": "-color_trc",
+             "range": "-color_range", "chroma_location": "-chroma_sample_location"}
+"""The output options that set :func:`colour_params` tags on a stream-copied video (same codes)."""
+
+
+def copy_tags(colour: Mapping[str, int]) -> list[str]:
+    """Options tagging a stream-copied video like :func:`setparams_filter` tags an encoded one (a
+    batch job's joined parts: not every codec or part container carries the tags)."""
+    return [a for k, v in colour.items() if k in COPY_TAGS for a in (COPY_TAGS[k], str(v))] + ["-field_order", "progressive"]
+
+
 def setparams_filter(colour: Mapping[str, int]) -> str | None:
     # Since FFmpeg 7 the encoder options -color_primaries/-color_trc are overridden by the frames'
     # own (unknown, from y4m) values, so the tags are set on the frames.
@@ -224,6 +237,8 @@ class Plan:
     duration_limited: bool = False
     """Only part of the source is encoded (``--frames``): the copied streams are cut to match."""
     verbose: bool = False
+    extra_env: tuple[tuple[str, str], ...] = ()
+    """Environment variables set for vspipe (a batch worker's thread limits)."""
 
     def copied_streams(self) -> list[tuple[Stream, str]]:
         """(source stream, output codec) of every stream copied from the source."""
@@ -334,22 +349,49 @@ def script_clip(env: Mapping[str, Any]):
 
     job = json.loads(str(env["job"]))
     core = vs.core
+    threads = job.get("threads")
+    if threads:  # a batch worker: its share of the machine (OpenVINO follows torch's count)
+        import torch
+
+        torch.set_num_threads(int(threads))
+        core.num_threads = int(threads)
     if job.get("source"):
         if not hasattr(core, "bs"):
             raise vs.Error("vsrife: reading video files needs BestSource: pip install vapoursynth-bestsource")
-        clip = core.bs.VideoSource(job["source"])
+        clip = core.bs.VideoSource(job["source"], **({"threads": int(threads)} if threads else {}))
     else:
         from .synthetic import clip_from_frames, demo_frames
 
         clip = clip_from_frames(demo_frames(*job["size"]))
     if job.get("frames"):
         clip = clip[: min(int(job["frames"]), clip.num_frames)]
+    chunk = job.get("chunk")
+    if chunk:
+        clip = _chunk_of(clip, int(chunk["start"]), int(chunk["stop"]))
     out = RIFE(clip, **job["rife"])
+    if chunk and chunk.get("take") is not None:
+        out = out[: int(chunk["take"])]
     if out.format.color_family == vs.RGB:  # y4m carries YUV
         out = out.resize.Bicubic(format=vs.YUV420P8, matrix_s="709", dither_type="error_diffusion")
     if job.get("probe"):
         _write_probe(Path(job["probe"]), out, clip)
     return out
+
+
+def _chunk_of(clip, start: int, stop: int):
+    """Source frames ``start`` to ``stop - 1`` of a batch chunk. The filter converts YUV with the
+    colour parameters of its clip's first frame: a chunk must see those of the whole clip's."""
+    import vapoursynth as vs
+
+    from .formats import read_colour
+
+    part = clip[start:stop]
+    if start and clip.format.color_family == vs.YUV:
+        whole, here = read_colour(clip, clip.get_frame(0).props), read_colour(part, part.get_frame(0).props)
+        if whole != here:
+            raise vs.Error(f"vsrife: the source's colour properties at frame {start} ({here}) differ from frame 0's "
+                           f"({whole}); a chunk starting there would be converted differently; run without --workers")
+    return part
 
 
 def _write_probe(path: Path, out, source) -> None:
@@ -412,7 +454,9 @@ class Progress:
         elif self.mode == "plain" and self._due():
             self.write(f"vsrife: {text}")
 
-    def update(self, done: int, total: int) -> None:
+    def update(self, done: int, total: int, detail: str | None = None) -> None:
+        """``done`` of ``total`` frames; ``detail`` (e.g. what each batch worker does) goes after
+        the bar, or after the plain line."""
         now = time.monotonic()
         if self._t0 is None:
             self._t0, self._n0 = now, done
@@ -424,9 +468,11 @@ class Progress:
                 self._clear_status()
                 self._bar = tqdm(total=total, unit="frame", desc="vsrife", file=self.stream, dynamic_ncols=True,
                                  mininterval=0.5, smoothing=0.1)
+            if detail is not None:
+                self._bar.set_postfix_str(detail, refresh=False)
             self._bar.update(done - self._bar.n)
         elif self.mode == "plain" and (self._due() or done == total):
-            self.write(f"vsrife: {self.line(now)}")
+            self.write(f"vsrife: {self.line(now)}{f'; {detail}' if detail else ''}")
 
     def line(self, now: float) -> str:
         pct = 100.0 * self.done / self.total if self.total else 0.0
@@ -559,6 +605,41 @@ class Collector:
             self.lines.append(line.rstrip())
 
 
+# ------------------------------------------------------------------------------------ what the command says
+
+
+def describe_rate(rife: Mapping[str, Any]) -> str:
+    if "fps_num" in rife:
+        return f"to {Fraction(rife['fps_num'], rife['fps_den'])} fps"
+    if "factor_num" in rife:
+        return f"x {Fraction(rife['factor_num'], rife['factor_den'])}"
+    return f"x {rife['multi']}"
+
+
+def announce(plan: Plan, stream: IO[str]) -> None:
+    """What is about to be done (and which streams the container cannot take), on ``stream``."""
+    for s in plan.skipped_streams():
+        print(f"vsrife: not copying stream {s.index} ({s.kind}, {s.codec}): {plan.output.suffix} cannot hold it",
+              file=stream)
+    what = str(plan.source) if plan.source else "the demo clip"
+    print(f"vsrife: {what} -> {plan.output} ({describe_rate(plan.script_args['rife'])}, "
+          f"{plan.encoder}{' ' + ' '.join(plan.encoder_options) if plan.encoder_options else ''})", file=stream)
+
+
+def summary(plan: Plan, result: Result) -> str:
+    """The line a finished encode prints: frames, time, speed, size, format, rate, copied streams."""
+    p = result.probe
+    kinds = [s.kind for s, _ in plan.copied_streams()]
+    extras = [f"{kinds.count(k)} {k}" for k in ("audio", "subtitle", "attachment") if k in kinds]
+    if plan.info is not None and plan.chapters and plan.info.chapters:
+        extras.append(f"{plan.info.chapters} chapter{'s' if plan.info.chapters > 1 else ''}")
+    rate = f" at {float(Fraction(*p['fps'])):.6g} fps" if p["fps"][0] else ""
+    copied_text = f", copied {', '.join(extras)}" if extras else ""
+    return (f"wrote {plan.output}: {result.frames} frames in {result.seconds:.1f} s "
+            f"({result.frames / max(result.seconds, 1e-9):.2f} fps output); "
+            f"{p['width']}x{p['height']} {p['format']}{rate}{copied_text}")
+
+
 # ------------------------------------------------------------------------------------ running
 
 
@@ -578,16 +659,20 @@ def temp_output(output: Path) -> Path:
     except OSError as e:
         raise CliError(f"cannot write to {output.parent}: {e.strerror or e}") from None
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)  # the mode a plain new file gets (mkstemp makes it private)
     return Path(name)
 
 
-def interpolate(plan: Plan, progress: Progress, tmp_out: Path) -> Result:
+def interpolate(plan: Plan, progress: Progress, tmp_out: Path, on_ready: Callable[[], None] | None = None) -> Result:
     """Run the encode into ``tmp_out`` (from :func:`temp_output`); raises :class:`CliError` (with
     the failing tool's exit code) or KeyboardInterrupt. Only a complete, successful encode is
-    renamed to ``plan.output``; ``tmp_out`` is gone afterwards either way."""
+    renamed to ``plan.output``; ``tmp_out`` is gone afterwards either way. ``on_ready`` is called
+    once the script has been evaluated and its first frame made (the model and backend are ready)."""
     try:
         with tempfile.TemporaryDirectory(prefix="vsrife-") as work:
-            result = _run_tools(plan, Path(work), tmp_out, progress)
+            result = _run_tools(plan, Path(work), tmp_out, progress, on_ready)
         os.replace(tmp_out, plan.output)
         return result
     finally:
@@ -595,7 +680,8 @@ def interpolate(plan: Plan, progress: Progress, tmp_out: Path) -> Result:
         tmp_out.unlink(missing_ok=True)
 
 
-def _run_tools(plan: Plan, work: Path, tmp_out: Path, progress: Progress) -> Result:
+def _run_tools(plan: Plan, work: Path, tmp_out: Path, progress: Progress,
+               on_ready: Callable[[], None] | None = None) -> Result:
     vpy = work / "interpolate.vpy"
     vpy.write_text(VPY)
     probe_path = work / "probe.json"
@@ -606,7 +692,9 @@ def _run_tools(plan: Plan, work: Path, tmp_out: Path, progress: Progress) -> Res
     readers: list[threading.Thread] = []
     started = time.perf_counter()
     try:
-        vspipe = subprocess.Popen(pipe_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        env = {**os.environ, **dict(plan.extra_env)} if plan.extra_env else None
+        vspipe = subprocess.Popen(pipe_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                  env=env)
         procs.append(vspipe)
         assert vspipe.stdout is not None and vspipe.stderr is not None
         readers.append(start_reader(vspipe.stderr, vlog))
@@ -615,7 +703,9 @@ def _run_tools(plan: Plan, work: Path, tmp_out: Path, progress: Progress) -> Res
         if probe_data is None:
             _finish(procs, readers)
             raise CliError(f"vspipe failed (exit {vspipe.returncode}): {vlog.error() or 'no message'}{vlog.hint()}",
-                           EXIT_VSPIPE)
+                           EXIT_VSPIPE, killed=(vspipe.returncode or 0) < 0)
+        if on_ready is not None:
+            on_ready()
         cut = probe_data.get("duration") if plan.duration_limited else None
         enc_cmd = ffmpeg_command(plan, ["-f", "yuv4mpegpipe", "-i", "pipe:0"], tmp_out,
                                  colour=probe_data.get("colour"), duration=cut)
@@ -675,6 +765,8 @@ def _check(vspipe_rc: int, ffmpeg_rc: int, vlog: VspipeLog, flog: Collector) -> 
     """Which tool failed, with its own words. A vspipe that reports an error is the cause even if
     ffmpeg then failed on the cut-short stream; a vspipe that only lost its pipe is not."""
     if vspipe_rc != 0 and (ffmpeg_rc == 0 or vlog.failed_itself):
-        raise CliError(f"vspipe failed (exit {vspipe_rc}): {vlog.error() or 'no message'}{vlog.hint()}", EXIT_VSPIPE)
+        raise CliError(f"vspipe failed (exit {vspipe_rc}): {vlog.error() or 'no message'}{vlog.hint()}", EXIT_VSPIPE,
+                       killed=vspipe_rc < 0)
     if ffmpeg_rc != 0:
-        raise CliError(f"ffmpeg failed (exit {ffmpeg_rc}): {ffmpeg_error(list(flog.lines))}", EXIT_FFMPEG)
+        raise CliError(f"ffmpeg failed (exit {ffmpeg_rc}): {ffmpeg_error(list(flog.lines))}", EXIT_FFMPEG,
+                       killed=ffmpeg_rc < 0)

@@ -212,9 +212,8 @@ class OpenVINOBackend:
         if xml.is_file():
             try:  # by path: OpenVINO's blob cache then skips hashing the whole model
                 return self.core.compile_model(str(xml), "CPU", self.properties)
-            except Exception as e:  # noqa: BLE001 - a damaged entry is rebuilt, not fatal
-                log.warning("RIFE: the cached OpenVINO graph %s is unreadable (%s); rebuilding it", self.entry, e)
-                shutil.rmtree(self.entry, ignore_errors=True)
+            except Exception as e:  # noqa: BLE001 - a damaged graph is rebuilt, not fatal
+                log.warning("RIFE: the cached OpenVINO graph %s is unreadable (%s); rebuilding it", xml, e)
         start = time.perf_counter()
         model = convert()
         # run what later starts will read (the same graph, the same output)
@@ -225,18 +224,18 @@ class OpenVINOBackend:
         return compiled
 
     def _store(self, name: str, model: Any, ov: Any) -> bool:
-        """Write the IR into the entry atomically (a temp dir renamed into place); failures to cache
-        only cost the next start its conversion. Returns whether it was stored."""
+        """Write graph ``name`` into the entry without ever removing what is there: into temp files
+        beside it, then renamed into place, the weights (.bin) before the graph (.xml), so that an
+        .xml present means its .bin is complete. Processes that race (batch workers) write the same
+        bytes; a reader never sees a half-written or vanishing graph. Failing to cache only costs
+        the next start its conversion. Returns whether it was stored."""
         try:
-            self.entry.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{self.entry.name}.", dir=self.entry.parent))
+            self.entry.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.entry))
             try:
-                if self.entry.is_dir():
-                    for old in self.entry.iterdir():
-                        shutil.copy2(old, tmp / old.name)
                 ov.save_model(model, str(tmp / f"{name}.xml"), compress_to_fp16=False)
-                shutil.rmtree(self.entry, ignore_errors=True)
-                os.replace(tmp, self.entry)
+                os.replace(tmp / f"{name}.bin", self.entry / f"{name}.bin")
+                os.replace(tmp / f"{name}.xml", self.entry / f"{name}.xml")
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         except OSError as e:
