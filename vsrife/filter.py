@@ -79,8 +79,9 @@ def RIFE(
     :param device:      None (CUDA if available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     :param backend:     None (the fastest exact one: OpenVINO on the CPU, torch on CUDA),
                         ``"torch"`` or ``"openvino"``.
-    :param precision:   ``"auto"`` (fp32 on the CPU; fp16 for 4.x on CUDA, the warp in fp32),
-                        ``"fp32"``, ``"bf16"`` (convolutions in bfloat16) or ``"fp16"``.
+    :param precision:   ``"auto"`` (on the CPU: OpenVINO's mixed bf16 where the CPU computes bf16
+                        natively, flow and warps kept in f32, else fp32; on CUDA fp16 for 4.x, the
+                        warp in fp32), ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only).
     :param sc:          Detect scene changes: pairs the cheap luma metric flags are confirmed by the
                         network's own evidence (can the two frames be warped onto each other?).
                         Across a cut the output shows the earlier frame, as the source displays it,
@@ -216,8 +217,7 @@ def _graph(opts: Options, plan: Plan, engine: Engine, work: WorkFormat) -> vs.Vi
         return between if plan.at(n).t > 0 and not f.props["RifeSceneCut"] else clips.this
 
     picked = clips.this.std.FrameEval(_frame_errors(pick), prop_src=clips.decision, clip_src=shown)
-    origin = src.get_frame(0).props.get("_AbsoluteTime", 0.0)  # a source that starts late keeps its start
-    stamp = _stamper(plan, float(origin) if isinstance(origin, (int, float)) else 0.0)
+    stamp = _stamper(plan)
     return picked.std.ModifyFrame([picked, clips.this, clips.decision, clips.previous], _frame_errors(stamp))
 
 
@@ -275,9 +275,10 @@ def _decisions(src: vs.VideoNode, wsrc: vs.VideoNode, plan: Plan, engine: Engine
 _SCENE_KEYS = ("RifeSceneDiff", "RifeSceneEvidence")
 
 
-def _stamper(plan: Plan, origin: float) -> Callable[[int, list[vs.VideoFrame]], vs.VideoFrame]:
-    """Props of output frame n: timing from the plan (``_AbsoluteTime`` from the source's first frame's
-    ``origin``), the source frame's own props on every frame (interpolated ones included), and
+def _stamper(plan: Plan) -> Callable[[int, list[vs.VideoFrame]], vs.VideoFrame]:
+    """Props of output frame n: timing from the plan (``_AbsoluteTime`` counted from the shown source
+    frame's own ``_AbsoluteTime``, so a source that starts late keeps its clock and a source frame keeps
+    its stamp, with no request beyond the pair), the source frame's own props on every frame (interpolated ones included), and
     scene-change props at the output's cut positions."""
     def stamp(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         shown = plan.at(n)
@@ -298,7 +299,10 @@ def _stamper(plan: Plan, origin: float) -> Callable[[int, list[vs.VideoFrame]], 
             if key in decision:
                 props[key] = decision[key]
         props["_DurationNum"], props["_DurationDen"] = shown.duration.numerator, shown.duration.denominator
-        props["_AbsoluteTime"] = origin + float(shown.time)
+        own = source.get("_AbsoluteTime")
+        since = shown.time - plan.timing.source_time(shown.pair)
+        props["_AbsoluteTime"] = (float(own) + float(since) if isinstance(own, (int, float)) and not isinstance(own, bool)
+                                  else float(shown.time))
         return out
 
     return stamp

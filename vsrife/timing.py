@@ -85,6 +85,8 @@ class Timing(Protocol):
         """(source frame ``i``, exact ``t`` in [0, 1)) of output frame ``k``."""
     def instant(self, k: int) -> tuple[Fraction, Fraction]:
         """(time, duration) of output frame ``k``, in seconds."""
+    def source_time(self, i: int) -> Fraction:
+        """When source frame ``i`` starts, seconds from the first source frame."""
     def table(self) -> tuple[int, list[int]]:
         """``(cycle, offsets)`` for ``std.SelectEvery`` giving output frame k the source frame
         ``position(k)[0]``."""
@@ -152,6 +154,9 @@ class ConstantRate:
 
     def instant(self, k: int) -> tuple[Fraction, Fraction]:
         return Fraction(k) / self.fps, 1 / self.fps
+
+    def source_time(self, i: int) -> Fraction:
+        return Fraction(i) / self.src_fps
 
     def _period(self) -> tuple[int, int]:
         """(source frames, output frames) of one repetition of the selection pattern."""
@@ -251,6 +256,9 @@ class Timeline:
     def instant(self, k: int) -> tuple[Fraction, Fraction]:
         return Fraction(k) / self.fps_out, 1 / self.fps_out
 
+    def source_time(self, i: int) -> Fraction:
+        return self.starts[i] - self.starts[0]
+
     def table(self) -> tuple[int, list[int]]:
         grid, ints = self._grid, self._ints
         if grid is None:
@@ -305,6 +313,9 @@ class Split:
         i, j = divmod(k, self.multi)
         part = self._span(i) / self.multi
         return self.starts[i] - self.starts[0] + j * part, part
+
+    def source_time(self, i: int) -> Fraction:
+        return self.starts[i] - self.starts[0]
 
     def table(self) -> tuple[int, list[int]]:
         return 2, [0] * self.multi + [1] * self.multi  # frame k // multi; a cycle of two frames

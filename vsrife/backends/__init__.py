@@ -78,10 +78,9 @@ def evidence(fused: Fused, height: int, width: int) -> Tensor:
     gain = (w0.mean() / w1.mean().clamp(min=1e-4)).clamp(1 / 1.5, 1.5)
     w1 = w1 * gain
     tol = 0.5 * (_excess(w0, w1) + _excess(w1, w0))
-    bs = max(8, min(height, width) // 8)
+    # blocks of at least 8 x 8, but never more than the frame: a tiny frame is one block
+    bs = min(max(8, min(height, width) // 8), height, width)
     blocks = F.avg_pool2d((tol > TOLERANCE).float(), bs, bs, ceil_mode=False).flatten()
-    if blocks.numel() == 0:  # a frame smaller than one block: the whole frame is the block
-        blocks = (tol > TOLERANCE).float().mean().view(1)
     ordered, _ = torch.sort(blocks)
     n = ordered.numel()
     q = [ordered[min(n - 1, int(p * (n - 1)))] for p in (0.10, 0.25, 0.50)]

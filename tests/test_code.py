@@ -1,0 +1,29 @@
+"""The code itself: the linter and the type checker are part of the test command, so CI (which runs
+exactly that command) fails on a lint error or a type error like on any other broken test."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          stdin=subprocess.DEVNULL, check=False)
+
+
+def test_ruff_finds_nothing() -> None:
+    r = _run("ruff", "check", "--no-cache", ".")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_mypy_finds_nothing() -> None:
+    r = _run("mypy")  # files and strictness from pyproject.toml
+    assert r.returncode == 0, r.stdout + r.stderr
