@@ -61,7 +61,9 @@ def _sample(pid: int) -> Sample:
     cpu, rss, peak = 0.0, 0, 0
     for p in _tree(pid):
         fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        # utime + stime + the reaped children's cutime + cstime: a helper process that exits moves
+        # its time into its parent's, so the tree's total never drops
+        cpu += sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
         status = Path(f"/proc/{p}/status").read_text()
         if m := re.search(r"VmRSS:\s+(\d+) kB", status):
             rss += int(m.group(1))
