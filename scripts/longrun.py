@@ -23,10 +23,10 @@ from vsrife.synthetic import photo, window
 w, h, n = {w}, {h}, {n}
 img = photo("coffee")
 blank = vs.core.std.BlankClip(format=vs.RGBS, width=w, height=h, length=n, fpsnum=24000, fpsden=1001)
-def fill(k, f):
+def fill(n, f):
     out = f.copy()
-    x = 40 + 60 * np.sin(k / 37.0)  # back and forth over the photograph: endless motion
-    y = 30 + 20 * np.cos(k / 53.0)
+    x = 40 + 60 * np.sin(n / 37.0)  # back and forth over the photograph: endless motion
+    y = 30 + 20 * np.cos(n / 53.0)
     pic = window(img, x, y, w, h)
     for p in range(3):
         np.copyto(np.asarray(out[p]), pic[p])
