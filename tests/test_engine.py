@@ -18,7 +18,10 @@ from vsrife.timing import nearest_dyadic
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize(("h", "w", "m", "want"), [(1, 1, 32, (32, 32)), (720, 1280, 32, (736, 1280)), (64, 64, 64, (64, 64)), (65, 63, 64, (128, 64))])
+@pytest.mark.parametrize(
+    ("h", "w", "m", "want"),
+    [(1, 1, 32, (32, 32)), (720, 1280, 32, (736, 1280)), (64, 64, 64, (64, 64)), (65, 63, 64, (128, 64))],
+)
 def test_padded_size(h: int, w: int, m: int, want: tuple[int, int]) -> None:
     assert padded_size(h, w, m) == want
 
@@ -210,3 +213,27 @@ class TestPinnedPool:
         for b in bufs:
             pool.release(b)
         assert len(pool._free) == 2
+
+
+def test_heap_trimmer_trims_at_most_once_per_interval() -> None:
+    from vsrife.engine import HeapTrimmer
+
+    now, calls = [0.0], []
+    trimmer = HeapTrimmer(interval=2.0, trim=lambda: calls.append(now[0]), clock=lambda: now[0])
+    for t in (0.5, 1.9, 2.0, 2.1, 3.9, 4.0, 10.0):
+        now[0] = t
+        trimmer.maybe()
+    assert calls == [2.0, 4.0, 10.0]
+
+
+def test_heap_trimmer_finds_malloc_trim_on_linux_and_can_be_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from vsrife.engine import _malloc_trim
+
+    if sys.platform.startswith("linux"):
+        fn = _malloc_trim()
+        assert fn is not None
+        fn()  # returns the pages; must not crash
+    monkeypatch.setenv("VSRIFE_HEAP_TRIM", "0")
+    assert _malloc_trim() is None
