@@ -109,29 +109,48 @@ def main(argv: list[str] | None = None) -> int:
         for name, overrides in variants:
             settings = replace(AdaptSettings(seconds=args.seconds), **overrides)
             out = Path(args.out_dir) / f"{Path(path).stem}.{name}.safetensors"
-            r = adapt_clip(rgb[::2], out, model=args.model, settings=settings,
-                           progress=False)
+            r = adapt_clip(rgb[::2], out, model=args.model, settings=settings, progress=False)
             after_all, _, _ = score(rgb, os.fspath(r.path))
             after = float(after_all.mean())
             gain_made = float((after_all[made] - before_all[made]).mean()) if made.any() else 0.0
-            row = {"video": Path(path).name, "size": f"{rgb.width}x{rgb.height}", "variant": name, "scored": n,
-                   "before": before, "after": after, "gain": after - before, "interpolated": int(made.sum()),
-                   "gain_interpolated": gain_made, "adapt_s": r.seconds,
-                   "interp_s": interp_s, "steps": r.steps, "kept": r.kept, "val_gain": r.gain_db,
-                   "stopped": r.stopped, "history": r.history}
+            row = {
+                "video": Path(path).name,
+                "size": f"{rgb.width}x{rgb.height}",
+                "variant": name,
+                "scored": n,
+                "before": before,
+                "after": after,
+                "gain": after - before,
+                "interpolated": int(made.sum()),
+                "gain_interpolated": gain_made,
+                "adapt_s": r.seconds,
+                "interp_s": interp_s,
+                "steps": r.steps,
+                "kept": r.kept,
+                "val_gain": r.gain_db,
+                "stopped": r.stopped,
+                "history": r.history,
+            }
             rows.append(row)
-            print(f"{row['video']} {row['size']} [{name}] before {before:.2f} after {after:.2f} gain {after - before:+.2f} dB "
-                  f"({gain_made:+.2f} dB on the {int(made.sum())} frames not at scene cuts) | "
-                  f"adapt {r.seconds:.0f} s ({r.steps} steps, {r.kept}, val {r.gain_db:+.2f} dB, {r.stopped}) | "
-                  f"interp {interp_s:.0f} s for {n} frames | load {load_average()}", flush=True)
+            print(
+                f"{row['video']} {row['size']} [{name}] before {before:.2f} after {after:.2f} gain {after - before:+.2f} dB "
+                f"({gain_made:+.2f} dB on the {int(made.sum())} frames not at scene cuts) | "
+                f"adapt {r.seconds:.0f} s ({r.steps} steps, {r.kept}, val {r.gain_db:+.2f} dB, {r.stopped}) | "
+                f"interp {interp_s:.0f} s for {n} frames | load {load_average()}",
+                flush=True,
+            )
     print(f"load average after: {load_average()}")
-    print("\n| clip | variant | odd frames | PSNR before | after | gain | gain where interpolated (frames) "
-          "| adaptation | interpolation (2x, base) |")
+    print(
+        "\n| clip | variant | odd frames | PSNR before | after | gain | gain where interpolated (frames) "
+        "| adaptation | interpolation (2x, base) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['video']} {r['size']} | {r['variant']} | {r['scored']} | {r['before']:.2f} | {r['after']:.2f} | "
-              f"{r['gain']:+.2f} dB | {r['gain_interpolated']:+.2f} dB ({r['interpolated']}) | "
-              f"{r['adapt_s']:.0f} s, {r['steps']} steps | {r['interp_s']:.0f} s |")
+        print(
+            f"| {r['video']} {r['size']} | {r['variant']} | {r['scored']} | {r['before']:.2f} | {r['after']:.2f} | "
+            f"{r['gain']:+.2f} dB | {r['gain_interpolated']:+.2f} dB ({r['interpolated']}) | "
+            f"{r['adapt_s']:.0f} s, {r['steps']} steps | {r['interp_s']:.0f} s |"
+        )
     for name, _ in variants:
         gains = [r["gain"] for r in rows if r["variant"] == name]
         print(f"{name}: mean gain {np.mean(gains):+.2f} dB, min {min(gains):+.2f} dB over {len(gains)} videos")

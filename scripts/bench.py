@@ -86,8 +86,13 @@ def reference(spec, sd: dict, ph: int, pw: int) -> Callable[[torch.Tensor, torch
         head.load_state_dict(enc_sd, assign=True)
         head.eval()
     div = torch.tensor([(pw - 1.0) / 2.0, (ph - 1.0) / 2.0])
-    grid = torch.cat([torch.linspace(-1, 1, pw).view(1, 1, 1, pw).expand(-1, -1, ph, -1),
-                      torch.linspace(-1, 1, ph).view(1, 1, ph, 1).expand(-1, -1, -1, pw)], 1)
+    grid = torch.cat(
+        [
+            torch.linspace(-1, 1, pw).view(1, 1, 1, pw).expand(-1, -1, ph, -1),
+            torch.linspace(-1, 1, ph).view(1, 1, ph, 1).expand(-1, -1, -1, pw),
+        ],
+        1,
+    )
     t = torch.full([1, 1, ph, pw], 0.5)
     feats = {}
 
@@ -122,9 +127,16 @@ def exported(graph, examples: list[torch.Tensor], runtime: str, precision: str) 
     import openvino as ov
 
     model = ov.convert_model(graph, example_input=tuple(examples))
-    compiled = ov.Core().compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
-                                                      "INFERENCE_NUM_THREADS": torch.get_num_threads(),
-                                                      "INFERENCE_PRECISION_HINT": precision})
+    compiled = ov.Core().compile_model(
+        model,
+        "CPU",
+        {
+            "PERFORMANCE_HINT": "LATENCY",
+            "NUM_STREAMS": 1,
+            "INFERENCE_NUM_THREADS": torch.get_num_threads(),
+            "INFERENCE_PRECISION_HINT": precision,
+        },
+    )
     req = compiled.create_infer_request()
     return lambda: req.infer(arrays)
 
@@ -202,8 +214,9 @@ def bench(args: argparse.Namespace, w: int, h: int) -> dict[str, float]:
     name = backends.choose(args.backend, spec, cpu)
     precision = backends.resolve_precision(args.precision, spec, cpu, name)
     t0 = time.perf_counter()
-    backend = backends.build(name, loader.build(ckpt), Target(spec, cpu, precision, h, w, (ph, pw), 1.0, False),
-                             Warp(ph, pw))
+    backend = backends.build(
+        name, loader.build(ckpt), Target(spec, cpu, precision, h, w, (ph, pw), 1.0, False), Warp(ph, pw)
+    )
     out["backend build s"] = time.perf_counter() - t0
     ba, bb = backend.host_tensor(list(pics[0])), backend.host_tensor(list(pics[1]))
 
@@ -242,7 +255,9 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.pop("VSRIFE_BACKEND", None)
     sizes = [tuple(int(v) for v in s.split("x")) for s in (args.size or ["1280x720", "720x528"])]
-    print(f"{os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads, model {args.model}")
+    print(
+        f"{os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads, model {args.model}"
+    )
     results = {}
     for w, h in sizes:
         r = bench(args, w, h)
@@ -252,8 +267,10 @@ def main() -> int:
             if key in r:
                 label = f"backend ({r['backend is']})" if key == "backend" else key
                 print(f"  {label:<24}{r[key]:>8.3f} s   {r['ref'] / r[key]:>5.2f}x")
-        print(f"  vspipe: {r['vspipe cores']:.2f} cores busy, peak RSS {r['vspipe peak RSS MB']:.0f} MB; "
-              f"backend built in {r['backend build s']:.1f} s")
+        print(
+            f"  vspipe: {r['vspipe cores']:.2f} cores busy, peak RSS {r['vspipe peak RSS MB']:.0f} MB; "
+            f"backend built in {r['backend build s']:.1f} s"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

@@ -54,8 +54,12 @@ def evaluate(path: Path, model: str, frames: int | None, backend: str | None, pr
     start = time.perf_counter()
     scores = [psnr(planes(got.get_frame(k)), np.clip(planes(truth.get_frame(k)), 0, 1)) for k in range(1, n - 1, 2)]
     seconds = (time.perf_counter() - start) / len(scores)
-    return {"psnr": float(np.mean(scores)), "frames": len(scores), "s_per_frame": seconds,
-            "size": f"{src.width}x{src.height}"}
+    return {
+        "psnr": float(np.mean(scores)),
+        "frames": len(scores),
+        "s_per_frame": seconds,
+        "size": f"{src.width}x{src.height}",
+    }
 
 
 def main() -> int:
@@ -74,11 +78,16 @@ def main() -> int:
     models = args.models.split(",")
     print(f"{'clip':<14}{'size':>10}  " + "  ".join(f"{m + ' dB':>10}{'s/frame':>9}" for m in models))
     for clip in args.clips.split(","):
-        row = {m: evaluate(footage(clip), m, args.frames or None, args.backend, args.precision, args.sc) for m in models}
+        row = {
+            m: evaluate(footage(clip), m, args.frames or None, args.backend, args.precision, args.sc) for m in models
+        }
         results[clip] = row
         first = row[models[0]]
-        print(f"{clip:<14}{first['size']:>10}  " + "  ".join(f"{row[m]['psnr']:>10.3f}{row[m]['s_per_frame']:>9.3f}"
-                                                           for m in models), flush=True)
+        print(
+            f"{clip:<14}{first['size']:>10}  "
+            + "  ".join(f"{row[m]['psnr']:>10.3f}{row[m]['s_per_frame']:>9.3f}" for m in models),
+            flush=True,
+        )
     mean = {m: float(np.mean([results[c][m]["psnr"] for c in results])) for m in models}
     print(f"{'mean':<14}{'':>10}  " + "  ".join(f"{mean[m]:>10.3f}{'':>9}" for m in models))
     if args.json:

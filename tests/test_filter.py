@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from fractions import Fraction
 
 import numpy as np
@@ -13,7 +12,7 @@ import vapoursynth as vs
 import vsrife
 from vsrife.synthetic import clip_from_frames, photo, window
 
-from helpers import OWN_PROPS, planes, random_clip
+from helpers import OWN_PROPS, assert_independent_of_threads_and_order, planes, random_clip
 
 pytestmark = pytest.mark.graph
 
@@ -174,20 +173,9 @@ def test_scene_changes_helper() -> None:
 
 
 def test_deterministic_across_threads_and_request_order(hdv3_random: dict, core: vs.Core) -> None:
-    def render(threads: int, order: list[int]) -> dict[int, np.ndarray]:
-        core.num_threads = threads
-        out = vsrife.RIFE(random_clip(5, 48, 40, seed=11), 4, model=hdv3_random)
-        if threads > 1:
-            futures = {k: out.get_frame_async(k) for k in order}
-            return {k: planes(fut.result()) for k, fut in futures.items()}
-        return {k: planes(out.get_frame(k)) for k in order}
-
-    n = 20
-    serial = render(1, list(range(n)))
-    order = list(range(n))
-    random.Random(7).shuffle(order)
-    parallel = render(4, order)
-    assert all(np.array_equal(serial[k], parallel[k]) for k in range(n))
+    assert_independent_of_threads_and_order(
+        core, lambda: vsrife.RIFE(random_clip(5, 48, 40, seed=11), 4, model=hdv3_random)
+    )
 
 
 def test_precision_rules() -> None:

@@ -31,14 +31,24 @@ pytestmark = pytest.mark.graph
 core = vs.core
 
 YUV = [
-    vs.YUV420P8, vs.YUV422P8, vs.YUV444P8,
-    vs.YUV420P10, vs.YUV422P10, vs.YUV444P10,
-    vs.YUV420P12, vs.YUV422P12, vs.YUV444P12,
-    vs.YUV420P16, vs.YUV422P16, vs.YUV444P16,
-    vs.YUV444PH, vs.YUV444PS,
+    vs.YUV420P8,
+    vs.YUV422P8,
+    vs.YUV444P8,
+    vs.YUV420P10,
+    vs.YUV422P10,
+    vs.YUV444P10,
+    vs.YUV420P12,
+    vs.YUV422P12,
+    vs.YUV444P12,
+    vs.YUV420P16,
+    vs.YUV422P16,
+    vs.YUV444P16,
+    vs.YUV444PH,
+    vs.YUV444PS,
 ]
 GRAY = [vs.GRAY8, vs.GRAY10, vs.GRAY16, vs.GRAYH, vs.GRAYS]
 RGB = [vs.RGB24, vs.RGB30, vs.RGB48, vs.RGBH, vs.RGBS]
+
 
 def fmt_name(fmt: int) -> str:
     return core.get_video_format(fmt).name
@@ -60,7 +70,10 @@ def psnr(a: vs.VideoFrame, b: vs.VideoFrame, planes_: list[int] | None = None) -
     """PSNR (dB) over the given planes, peak = the format's full code range (1.0 for float)."""
     fmt = a.format
     peak = 1.0 if fmt.sample_type == vs.FLOAT else float((1 << fmt.bits_per_sample) - 1)
-    err = [((np.asarray(a[p], np.float64) - np.asarray(b[p], np.float64)) / peak) ** 2 for p in (planes_ or range(fmt.num_planes))]
+    err = [
+        ((np.asarray(a[p], np.float64) - np.asarray(b[p], np.float64)) / peak) ** 2
+        for p in (planes_ or range(fmt.num_planes))
+    ]
     mse = float(np.mean(np.concatenate([e.ravel() for e in err])))
     return float("inf") if mse == 0 else -10 * np.log10(mse)
 
@@ -92,7 +105,8 @@ def test_format_is_kept_and_sources_pass_through(fmt: int, hdv3_random: dict) ->
         assert not same(f, a) and not same(f, b)
         # the same props as the real frame before it (colour, tags), so every output frame agrees
         assert {key: v for key, v in f.props.items() if key not in OWN_PROPS} == {
-            key: v for key, v in a.props.items() if key not in OWN_PROPS}
+            key: v for key, v in a.props.items() if key not in OWN_PROPS
+        }
         if info.sample_type == vs.FLOAT:
             slack = 0.05
         else:
@@ -148,7 +162,9 @@ def test_gray16_matches_rgb_channel_mean_through_the_integer_conversion(hdv3_ran
 def yuv_clip(fmt: int, width: int, height: int, props: dict, seed: int, n: int = 2) -> vs.VideoNode:
     """A colourful YUV clip carrying exactly ``props`` (the colour ones not listed are removed)."""
     clip = random_clip(n, width, height, seed=seed).resize.Bicubic(format=fmt, matrix=1, range=0)
-    clip = clip.std.RemoveFrameProps(props=["_Matrix", "_Range", "_ColorRange", "_ChromaLocation", "_Primaries", "_Transfer"])
+    clip = clip.std.RemoveFrameProps(
+        props=["_Matrix", "_Range", "_ColorRange", "_ChromaLocation", "_Primaries", "_Transfer"]
+    )
     return clip.std.SetFrameProps(**props) if props else clip
 
 
@@ -159,24 +175,35 @@ def oracle(yuv: vs.VideoNode, matrix: int, full: bool, chromaloc: int, model: di
     return out.resize.Bicubic(format=yuv.format.id, matrix=matrix, range=int(full), chromaloc=chromaloc)
 
 
+_P10, _P16 = vs.YUV420P10, vs.YUV444P16
+_LEGACY = pytest.mark.filterwarnings("ignore:The _ColorRange frame property has been deprecated")
 ORACLE_CASES = [
     # (format, width, height, frame props, expected (matrix, full range, chroma location))
-    pytest.param(vs.YUV420P10, 64, 48, {"_Matrix": 1, "_Range": 0, "_ChromaLocation": 0}, (1, False, 0), id="420P10-709-limited-left"),
-    pytest.param(vs.YUV420P10, 64, 48, {"_Matrix": 6, "_Range": 1, "_ChromaLocation": 2}, (6, True, 2), id="420P10-170M-full-topleft"),
-    pytest.param(vs.YUV420P10, 64, 48, {"_Matrix": 9, "_ColorRange": 0}, (9, True, 0), id="420P10-2020-legacy-ColorRange-full",
-                 marks=pytest.mark.filterwarnings("ignore:The _ColorRange frame property has been deprecated")),
-    pytest.param(vs.YUV444P16, 64, 48, {"_Matrix": 1, "_Range": 0, "_ChromaLocation": 0}, (1, False, 0), id="444P16-709-limited"),
-    pytest.param(vs.YUV444P16, 64, 48, {"_Matrix": 5, "_Range": 1}, (5, True, 0), id="444P16-470BG-full"),
+    pytest.param(
+        _P10, 64, 48, {"_Matrix": 1, "_Range": 0, "_ChromaLocation": 0}, (1, False, 0), id="420P10-709-lim-left"
+    ),
+    pytest.param(
+        _P10, 64, 48, {"_Matrix": 6, "_Range": 1, "_ChromaLocation": 2}, (6, True, 2), id="420P10-170M-full-tl"
+    ),
+    pytest.param(
+        _P10, 64, 48, {"_Matrix": 9, "_ColorRange": 0}, (9, True, 0), id="420P10-2020-ColorRange", marks=_LEGACY
+    ),
+    pytest.param(
+        _P16, 64, 48, {"_Matrix": 1, "_Range": 0, "_ChromaLocation": 0}, (1, False, 0), id="444P16-709-limited"
+    ),
+    pytest.param(_P16, 64, 48, {"_Matrix": 5, "_Range": 1}, (5, True, 0), id="444P16-470BG-full"),
     # defaults: properties missing (or "unspecified") -> by size; limited; left
-    pytest.param(vs.YUV420P10, 1280, 64, {}, (1, False, 0), id="420P10-default-HD-width-709"),
-    pytest.param(vs.YUV444P16, 64, 600, {"_Matrix": 2}, (1, False, 0), id="444P16-unspecified-HD-height-709"),
-    pytest.param(vs.YUV420P10, 720, 480, {}, (6, False, 0), id="420P10-default-SD-720x480-170M"),
-    pytest.param(vs.YUV444P16, 64, 48, {}, (6, False, 0), id="444P16-default-SD-170M"),
+    pytest.param(_P10, 1280, 64, {}, (1, False, 0), id="420P10-default-HD-width-709"),
+    pytest.param(_P16, 64, 600, {"_Matrix": 2}, (1, False, 0), id="444P16-unspecified-HD-height-709"),
+    pytest.param(_P10, 720, 480, {}, (6, False, 0), id="420P10-default-SD-720x480-170M"),
+    pytest.param(_P16, 64, 48, {}, (6, False, 0), id="444P16-default-SD-170M"),
 ]
 
 
 @pytest.mark.parametrize(("fmt", "w", "h", "props", "expected"), ORACLE_CASES)
-def test_yuv_equals_zimg_to_rgb_rife_and_back(fmt: int, w: int, h: int, props: dict, expected: tuple, hdv3_random: dict) -> None:
+def test_yuv_equals_zimg_to_rgb_rife_and_back(
+    fmt: int, w: int, h: int, props: dict, expected: tuple, hdv3_random: dict
+) -> None:
     yuv = yuv_clip(fmt, w, h, props, seed=w + h + len(props))
     matrix, full, chromaloc = expected
     assert read_colour(yuv, yuv.get_frame(0).props) == Colour(matrix, full, chromaloc)
@@ -202,7 +229,10 @@ def test_a_wrong_colour_assumption_would_be_detected(hdv3_random: dict) -> None:
     right = oracle(yuv, 1, False, 0, hdv3_random).get_frame(1)
     assert same(got, right)
     # what the network is given: 709 vs 601 / limited vs full differ grossly
-    rgb = {(m, r): yuv.resize.Bicubic(format=vs.RGBS, matrix_in=m, range_in=r).get_frame(0) for m, r in ((1, 0), (6, 0), (1, 1))}
+    rgb = {
+        (m, r): yuv.resize.Bicubic(format=vs.RGBS, matrix_in=m, range_in=r).get_frame(0)
+        for m, r in ((1, 0), (6, 0), (1, 1))
+    }
     db_matrix, db_range = psnr(rgb[(1, 0)], rgb[(6, 0)]), psnr(rgb[(1, 0)], rgb[(1, 1)])
     print(f"network input, 709 vs 601: {db_matrix:.1f} dB; limited vs full: {db_range:.1f} dB")
     assert db_matrix < 40 and db_range < 30
@@ -217,15 +247,24 @@ def test_a_wrong_colour_assumption_would_be_detected(hdv3_random: dict) -> None:
         assert not same(got, frame)
     # an asymmetric mistake (in with one matrix, out with another) is gross
     rgb601 = yuv.resize.Bicubic(format=vs.RGBS, matrix_in=6, range_in=0)
-    mixed = vsrife.RIFE(rgb601, 2, model=hdv3_random).resize.Bicubic(format=vs.YUV420P10, matrix=1, range=0).get_frame(1)
+    mixed = (
+        vsrife.RIFE(rgb601, 2, model=hdv3_random).resize.Bicubic(format=vs.YUV420P10, matrix=1, range=0).get_frame(1)
+    )
     print(f"RIFE output vs in-601/out-709: {psnr(got, mixed):.1f} dB")
     assert psnr(got, mixed) < 45
 
 
 def test_default_matrix_by_frame_size() -> None:
     for (w, h), m in {
-        (1920, 1080): 1, (1280, 720): 1, (3840, 2160): 1, (1025, 576): 1, (1024, 577): 1,
-        (1024, 576): 6, (720, 480): 6, (720, 576): 6, (640, 360): 6,
+        (1920, 1080): 1,
+        (1280, 720): 1,
+        (3840, 2160): 1,
+        (1025, 576): 1,
+        (1024, 577): 1,
+        (1024, 576): 6,
+        (720, 480): 6,
+        (720, 576): 6,
+        (640, 360): 6,
     }.items():
         assert default_matrix(w, h) == m, (w, h)
         clip = core.std.BlankClip(format=vs.YUV444P8, width=w, height=h, length=1)
@@ -324,7 +363,9 @@ def test_values_above_one_are_not_clipped_yuv444ps(hdv3_random: dict) -> None:
     out = vsrife.RIFE(yuv, 2, model=hdv3_random)
     assert out.format.id == vs.YUV444PS
     mid_rgb = planes(out.resize.Bicubic(format=vs.RGBS, matrix_in=1).get_frame(1))
-    print(f"YUV444PS x3: interpolated RGB max {mid_rgb.max():.3f}, luma max {np.asarray(out.get_frame(1)[0]).max():.3f}")
+    print(
+        f"YUV444PS x3: interpolated RGB max {mid_rgb.max():.3f}, luma max {np.asarray(out.get_frame(1)[0]).max():.3f}"
+    )
     assert mid_rgb.max() > 2.0 and np.asarray(out.get_frame(1)[0]).max() > 1.0
 
 
@@ -354,4 +395,7 @@ def test_frames_held_across_a_cut_are_the_source_frames_bit_exact_on_yuv420(hdv3
     for k, i in ((5, 1), (6, 1), (7, 1), (8, 2)):
         f = out.get_frame(k)
         assert f.props["RifeSceneCut"] == (k < 8)
-        assert same(f, src.get_frame(i)), (k, [int(np.abs(x.astype(int) - y.astype(int)).max()) for x, y in zip(arrays(f), arrays(src.get_frame(i)))])
+        assert same(f, src.get_frame(i)), (
+            k,
+            [int(np.abs(x.astype(int) - y.astype(int)).max()) for x, y in zip(arrays(f), arrays(src.get_frame(i)))],
+        )

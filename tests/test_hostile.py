@@ -130,12 +130,26 @@ def test_bad_clips(models: dict) -> None:
         ("clip.mkv", "must be a video clip"),
         (core.std.BlankClip(format=vs.GRAY32, length=2), "format Gray32 is not supported"),
         (core.std.BlankClip(format=vs.RGBS, length=1), "needs at least 2 frames"),
-        (core.std.Splice([core.std.BlankClip(format=vs.RGBS, width=16, height=16, length=1),
-                          core.std.BlankClip(format=vs.RGBS, width=32, height=16, length=1)], mismatch=True),
-         "variable format or size"),
-        (core.std.Splice([core.std.BlankClip(format=vs.RGBS, width=16, height=16, length=1),
-                          core.std.BlankClip(format=vs.YUV420P8, width=16, height=16, length=1)], mismatch=True),
-         "variable format or size"),
+        (
+            core.std.Splice(
+                [
+                    core.std.BlankClip(format=vs.RGBS, width=16, height=16, length=1),
+                    core.std.BlankClip(format=vs.RGBS, width=32, height=16, length=1),
+                ],
+                mismatch=True,
+            ),
+            "variable format or size",
+        ),
+        (
+            core.std.Splice(
+                [
+                    core.std.BlankClip(format=vs.RGBS, width=16, height=16, length=1),
+                    core.std.BlankClip(format=vs.YUV420P8, width=16, height=16, length=1),
+                ],
+                mismatch=True,
+            ),
+            "variable format or size",
+        ),
         (7, "must be a video clip"),
     ]
     for clip, match in cases:
@@ -149,10 +163,14 @@ def test_a_frame_that_cannot_fit_in_memory_is_refused_up_front(models: dict) -> 
         vsrife.RIFE(huge, model=models["V46"])
 
 
-@pytest.mark.parametrize("props", [{"_Matrix": 0}, {"_Matrix": 100}, {"_Matrix": -1}, {"_ChromaLocation": 100},
-                                   {"_Range": 7}], ids=lambda p: f"{next(iter(p))}={next(iter(p.values()))}")
-def test_nonsense_colour_props_get_the_default_and_a_warning(props: dict, models: dict,
-                                                              caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    "props",
+    [{"_Matrix": 0}, {"_Matrix": 100}, {"_Matrix": -1}, {"_ChromaLocation": 100}, {"_Range": 7}],
+    ids=lambda p: f"{next(iter(p))}={next(iter(p.values()))}",
+)
+def test_nonsense_colour_props_get_the_default_and_a_warning(
+    props: dict, models: dict, caplog: pytest.LogCaptureFixture
+) -> None:
     src = random_clip(3, 32, 32).resize.Bicubic(format=vs.YUV420P8, matrix=1).std.SetFrameProps(**props)
     with caplog.at_level(logging.WARNING, logger="vsrife"):
         out = vsrife.RIFE(src, model=models["V46"])
@@ -167,7 +185,9 @@ def test_a_corrupt_release_file_passed_by_path_is_refused(tmp_path: Path, models
     data = bytearray(Path(v425_path).read_bytes())
     data[len(data) // 2] ^= 0xFF
     bad.write_bytes(bytes(data))
-    with pytest.raises(vs.Error, match=r"^RIFE: model: .*flownet_v4.25.pkl is named like the '4.25' release but its sha256"):
+    with pytest.raises(
+        vs.Error, match=r"^RIFE: model: .*flownet_v4.25.pkl is named like the '4.25' release but its sha256"
+    ):
         vsrife.RIFE(random_clip(2, 32, 32), model=str(bad))
 
 
@@ -196,16 +216,39 @@ def test_frame_time_errors_name_the_frame(models: dict, monkeypatch: pytest.Monk
 # ------------------------------------------------------------------------------------ property-based sweep
 
 VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-3, 12), st.floats(allow_nan=True, allow_infinity=True, width=32),
-    st.text(max_size=4), st.binary(max_size=4), st.fractions(max_denominator=5), st.lists(st.integers(0, 3), max_size=3),
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 12),
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.text(max_size=4),
+    st.binary(max_size=4),
+    st.fractions(max_denominator=5),
+    st.lists(st.integers(0, 3), max_size=3),
     st.sampled_from(["cpu", "cuda", "torch", "openvino", "auto", "fp32", "bf16", "fp16", "hdv3", "4.6"]),
 )
-ARGS = ("multi", "factor_num", "factor_den", "fps_num", "fps_den", "scale", "device", "backend", "precision",
-        "sc", "sc_threshold", "bisect_depth", "ensemble", "held_frames", "held_threshold", "timecodes")
+ARGS = (
+    "multi",
+    "factor_num",
+    "factor_den",
+    "fps_num",
+    "fps_den",
+    "scale",
+    "device",
+    "backend",
+    "precision",
+    "sc",
+    "sc_threshold",
+    "bisect_depth",
+    "ensemble",
+    "held_frames",
+    "held_threshold",
+    "timecodes",
+)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(kwargs=st.dictionaries(st.sampled_from(ARGS), VALUES, min_size=1, max_size=3))
 def test_random_arguments_give_a_rife_error_or_a_clip(kwargs: dict, models: dict) -> None:
     kwargs.setdefault("model", models["V46"])

@@ -114,12 +114,17 @@ def test_an_unknown_extra_key_is_named(v46_random: dict) -> None:
 def test_missing_extra_and_reshaped_keys_are_named(v46_random: dict) -> None:
     spec = registry.get_spec("4.6")
     missing = {k: v for k, v in v46_random.items() if k != "block1.lastconv.0.bias"}
-    with pytest.raises(ModelMismatchError, match=r"should hold model '4.6' but contains no known network \(1 missing: block1.lastconv.0.bias\)"):
+    with pytest.raises(
+        ModelMismatchError,
+        match=r"should hold model '4.6' but contains no known network \(1 missing: block1.lastconv.0.bias\)",
+    ):
         loader.recognise(missing, "flownet_v4.6.pkl", spec)
     reshaped = dict(v46_random, **{"block0.conv0.0.0.bias": torch.zeros(7)})
     with pytest.raises(ModelMismatchError, match=r"1 wrong shape: block0.conv0.0.0.bias \(7,\) \(expected \(96,\)\)"):
         loader.recognise(reshaped, "flownet_v4.6.pkl", spec)
-    with pytest.raises(UnsupportedModelError, match=r"matches no known RIFE model: closest is 4.6: 1 missing: block1.lastconv.0.bias"):
+    with pytest.raises(
+        UnsupportedModelError, match=r"matches no known RIFE model: closest is 4.6: 1 missing: block1.lastconv.0.bias"
+    ):
         loader.recognise(missing, "weights.pkl")
     with pytest.raises(UnsupportedModelError, match="look like no RIFE network"):
         loader.recognise({"a.weight": torch.zeros(2)}, "weights.pkl")
@@ -177,7 +182,9 @@ def test_release_name_picks_the_named_equivalent(tmp_path: Path) -> None:
 @pytest.mark.graph
 def test_name_and_file_mismatch_is_an_error(tmp_path: Path) -> None:
     path = save_state(random_state(registry.get_spec("4.6")), tmp_path / "flownet_v4.22.pkl")
-    with pytest.raises(vs.Error, match=r"^RIFE: model: flownet_v4.22.pkl should hold model '4.22' but contains a 4.6 checkpoint"):
+    with pytest.raises(
+        vs.Error, match=r"^RIFE: model: flownet_v4.22.pkl should hold model '4.22' but contains a 4.6 checkpoint"
+    ):
         vsrife.RIFE(random_clip(2, 32, 32), model=str(path))
 
 
@@ -264,7 +271,9 @@ def test_ensemble(v46_random: dict) -> None:
     a = planes(vsrife.RIFE(src, model=v46_random).get_frame(1))
     b = planes(vsrife.RIFE(src, model=v46_random, ensemble=True).get_frame(1))
     assert np.isfinite(b).all() and not np.array_equal(a, b)
-    with pytest.raises(vs.Error, match="^RIFE: ensemble: model '4.21' does not support it; models that do: 4.0 to 4.20"):
+    with pytest.raises(
+        vs.Error, match="^RIFE: ensemble: model '4.21' does not support it; models that do: 4.0 to 4.20"
+    ):
         vsrife.RIFE(src, model=random_state(registry.get_spec("4.22")), ensemble=True)
 
 
@@ -297,8 +306,9 @@ class FakeBackend:
     def encode(self, img: torch.Tensor) -> torch.Tensor:
         return img.mean(1, keepdim=True)
 
-    def interpolate(self, a: torch.Tensor, b: torch.Tensor, t: float, fa: torch.Tensor | None,
-                    fb: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def interpolate(
+        self, a: torch.Tensor, b: torch.Tensor, t: float, fa: torch.Tensor | None, fb: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         mid = a * (1 - t) + b * t + (0 if fa is None or fb is None else (fa - fb))
         return mid, torch.zeros(1, 4)
 

@@ -29,7 +29,9 @@ def test_hdv3_matches_reference_on_real_weights(nets: tuple, h: int, w: int, sca
     ref, ours = nets
     torch.manual_seed(h * w + int(scale * 10))
     # smooth images moved by a few pixels: realistic flows, so the warps matter
-    base = torch.nn.functional.interpolate(torch.rand(1, 3, h // 8 + 2, w // 8 + 2), size=(h + 8, w + 8), mode="bicubic")
+    base = torch.nn.functional.interpolate(
+        torch.rand(1, 3, h // 8 + 2, w // 8 + 2), size=(h + 8, w + 8), mode="bicubic"
+    )
     a, b = base[..., :h, :w].clamp(0, 1), base[..., 5 : h + 5, 3 : w + 3].clamp(0, 1)
     with torch.no_grad():
         want = ref(torch.cat((a, b), 1), [4 / scale, 2 / scale, 1 / scale])[2][2]

@@ -57,8 +57,10 @@ print(json.dumps(shown))
 def _require(*modules: str) -> None:
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
-        pytest.fail(f"{', '.join(missing)} not installed: pip install 'vapoursynth-rife[preview]' "
-                    "(scripts/setup.sh installs the preview extra)")
+        pytest.fail(
+            f"{', '.join(missing)} not installed: pip install 'vapoursynth-rife[preview]' "
+            "(scripts/setup.sh installs the preview extra)"
+        )
 
 
 @pytest.fixture
@@ -70,10 +72,22 @@ def script(tmp_path: Path, hdv3_path: str) -> Path:
 
 def test_vspreview_loads_the_script_headless(script: Path, tmp_path: Path) -> None:
     _require("vspreview", "vsengine", "PyQt6")
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path),  # its settings go to HOME
-           "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    r = subprocess.run([sys.executable, "-c", VSPREVIEW, str(script)], capture_output=True, text=True, timeout=300,
-                       env=env, stdin=subprocess.DEVNULL, cwd=tmp_path)
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "HOME": str(tmp_path),  # its settings go to HOME
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", VSPREVIEW, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
     if "libpulse.so.0" in r.stderr:
         pytest.fail("vspreview's Qt needs the PulseAudio client library: apt-get install libpulse0")
     assert r.returncode == 0, r.stderr[-3000:]
@@ -83,7 +97,9 @@ def test_vspreview_loads_the_script_headless(script: Path, tmp_path: Path) -> No
     assert before["size"] == mid["size"] == after["size"] == [64, 48]
     assert mid["timestep"] == 0.5 and not before["timestep"] and not after["timestep"]  # RIFE between two sources
     # what vspreview paints for the interpolated frame lies between the two source colours
-    assert all(min(a, b) < m < max(a, b) for a, m, b in zip(before["pixel"], mid["pixel"], after["pixel"], strict=True)), shown
+    assert all(
+        min(a, b) < m < max(a, b) for a, m, b in zip(before["pixel"], mid["pixel"], after["pixel"], strict=True)
+    ), shown
 
 
 VSENGINE = """\
@@ -105,8 +121,13 @@ with policy.new_environment() as env:
 def test_vsengine_loads_the_script(script: Path) -> None:
     _require("vsengine")
     # a process of its own: a vsengine policy cannot be registered once VapourSynth's core is in use
-    r = subprocess.run([sys.executable, "-c", VSENGINE, str(script)], capture_output=True, text=True, timeout=300,
-                       stdin=subprocess.DEVNULL)
+    r = subprocess.run(
+        [sys.executable, "-c", VSENGINE, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     shown = json.loads(r.stdout.strip().splitlines()[-1])
     assert shown["frames"] == 8 and shown["fps"] == [48, 1]

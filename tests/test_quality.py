@@ -25,8 +25,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     [("astronaut", 3.3, 1.7), ("coffee", -4.6, 2.2), ("chelsea", 2.5, -3.1), ("rocket", 6.25, 0.0)],
 )
 @pytest.mark.parametrize("model", ["hdv3", "4.25"])
-def test_midpoint_beats_frame_averaging_by_3db(name: str, dx: float, dy: float, model: str, hdv3_path: str,
-                                               v425_path: str) -> None:
+def test_midpoint_beats_frame_averaging_by_3db(
+    name: str, dx: float, dy: float, model: str, hdv3_path: str, v425_path: str
+) -> None:
     img = photo(name)
     w, h = 256, 160
     f0, f1 = window(img, 30, 30, w, h), window(img, 30 + dx, 30 + dy, w, h)

@@ -157,8 +157,13 @@ def test_bad_rate_arguments(kwargs: dict, match: str, hdv3_random: dict) -> None
 
 def test_exact_rates_in_any_exact_type(v46_random: dict) -> None:
     src = random_clip(3, 16, 16)
-    for kwargs in ({"multi": Fraction(5, 2)}, {"factor_num": Fraction(5, 2)}, {"factor_num": 5, "factor_den": 2.0},
-                   {"fps_num": Fraction(60)}, {"multi": np.int64(2) * 1}):
+    for kwargs in (
+        {"multi": Fraction(5, 2)},
+        {"factor_num": Fraction(5, 2)},
+        {"factor_num": 5, "factor_den": 2.0},
+        {"fps_num": Fraction(60)},
+        {"multi": np.int64(2) * 1},
+    ):
         out = vsrife.RIFE(src, model=v46_random, **kwargs)
         assert out.fps in (Fraction(60), Fraction(48)), kwargs
 
@@ -247,9 +252,13 @@ def test_fps0_without_durations_is_a_clear_error(hdv3_random: dict) -> None:
             vsrife.RIFE(src, model=hdv3_random, **kwargs)
 
 
-@pytest.mark.parametrize(("num", "den", "match"), [
-    (1, 0, "frame 2 has a bad duration"), (-1, 24, "frame 2 has a bad duration"),
-])
+@pytest.mark.parametrize(
+    ("num", "den", "match"),
+    [
+        (1, 0, "frame 2 has a bad duration"),
+        (-1, 24, "frame 2 has a bad duration"),
+    ],
+)
 def test_malformed_durations_name_the_frame(num: int, den: int, match: str, hdv3_random: dict) -> None:
     src = vfr_clip(DURATIONS)
     bad = src[:2] + src[2].std.SetFrameProps(_DurationNum=num, _DurationDen=den) + src[3:]
@@ -271,9 +280,14 @@ def test_bad_timecodes(hdv3_random: dict, tmp_path: Path) -> None:
         vsrife.RIFE(src, fps_num=48, model=hdv3_random, timecodes=12)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(durs=st.lists(st.fractions(Fraction(1, 60), Fraction(1, 10), max_denominator=600), min_size=2, max_size=6),
-       fmt=st.sampled_from(FORMATS), multi=st.integers(2, 3))
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(
+    durs=st.lists(st.fractions(Fraction(1, 60), Fraction(1, 10), max_denominator=600), min_size=2, max_size=6),
+    fmt=st.sampled_from(FORMATS),
+    multi=st.integers(2, 3),
+)
 def test_vfr_durations_sum_exactly_property(durs: list[Fraction], fmt: int, multi: int, v46_random: dict) -> None:
     assume(len(set(durs)) > 1)  # equal durations splice into a constant-rate clip
     src = convert(vfr_clip(durs, 16, 16), fmt)

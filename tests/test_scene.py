@@ -23,7 +23,9 @@ def _pan(name: str, n: int, dx: float, dy: float, x0: float = 40, y0: float = 40
     return [window(img, x0 + dx * t, y0 + dy * t, W, H) for t in range(n)]
 
 
-@pytest.mark.parametrize(("a", "b"), [("astronaut", "coffee"), ("brick", "grass"), ("grass", "gravel"), ("camera", "moon")])
+@pytest.mark.parametrize(
+    ("a", "b"), [("astronaut", "coffee"), ("brick", "grass"), ("grass", "gravel"), ("camera", "moon")]
+)
 def test_cut_between_photographs_is_detected(a: str, b: str) -> None:
     marked = scene_changes(clip_from_frames(_pan(a, 2, 1, 0) + _pan(b, 2, 1, 0)))
     assert [marked.get_frame(n).props["_SceneChangeNext"] for n in range(4)] == [0, 1, 0, 0]
@@ -70,7 +72,20 @@ def test_single_frame_clip() -> None:
 
 @pytest.mark.parametrize(
     "fmt",
-    [vs.RGBS, vs.RGBH, vs.RGB24, vs.RGB48, vs.GRAYS, vs.GRAYH, vs.GRAY8, vs.GRAY16, vs.YUV420P8, vs.YUV444P10, vs.YUV422P16, vs.YUV444PS],
+    [
+        vs.RGBS,
+        vs.RGBH,
+        vs.RGB24,
+        vs.RGB48,
+        vs.GRAYS,
+        vs.GRAYH,
+        vs.GRAY8,
+        vs.GRAY16,
+        vs.YUV420P8,
+        vs.YUV444P10,
+        vs.YUV422P16,
+        vs.YUV444PS,
+    ],
 )
 def test_every_format_family(fmt: int) -> None:
     src = clip_from_frames(_pan("astronaut", 2, 1, 0) + _pan("coffee", 2, 1, 0))
@@ -102,6 +117,9 @@ def test_threshold_validated(threshold: object) -> None:
 def test_bad_clips_rejected() -> None:
     with pytest.raises(vs.Error, match="scene_changes: clip"):
         scene_changes("not a clip")  # type: ignore[arg-type]
-    var = vs.core.std.Splice([vs.core.std.BlankClip(width=8, height=8, length=1), vs.core.std.BlankClip(width=16, height=8, length=1)], mismatch=True)
+    var = vs.core.std.Splice(
+        [vs.core.std.BlankClip(width=8, height=8, length=1), vs.core.std.BlankClip(width=16, height=8, length=1)],
+        mismatch=True,
+    )
     with pytest.raises(vs.Error, match="scene_changes: clips of variable"):
         scene_changes(var)

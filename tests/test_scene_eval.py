@@ -166,7 +166,9 @@ def test_half_rate_labels_and_truth(ev) -> None:
 
 def _cut_clip() -> vs.VideoNode:
     a, b = photo("astronaut"), photo("coffee")
-    return clip_from_frames([window(a, 60 + 2 * t, 80, W, H) for t in range(3)] + [window(b, 90 + 2 * t, 60, W, H) for t in range(3)])
+    return clip_from_frames(
+        [window(a, 60 + 2 * t, 80, W, H) for t in range(3)] + [window(b, 90 + 2 * t, 60, W, H) for t in range(3)]
+    )
 
 
 @pytest.mark.graph

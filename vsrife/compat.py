@@ -126,8 +126,9 @@ def _scene_change(sc: bool, threshold: float | None) -> dict[str, Any]:
         return {"sc": False}
     threshold = real("sc_threshold", threshold, 0.0, 1.0)
     mapped = map_sc_threshold(threshold)
-    log.info("RIFE: sc_threshold=%g (vs-rife's scale, mean luma difference) is %.4g on this detector's",
-             threshold, mapped)
+    log.info(
+        "RIFE: sc_threshold=%g (vs-rife's scale, mean luma difference) is %.4g on this detector's", threshold, mapped
+    )
     return {"sc": True, "sc_threshold": mapped}
 
 
@@ -147,8 +148,10 @@ def _ensure_model(model: str, auto_download: bool) -> str:
     if store.model_path(spec).is_file():
         return model
     if not auto_download:
-        raise vs.Error(f"RIFE: model {spec.name!r} is not installed in {store.model_dir()}; set auto_download=True "
-                       f"or run: vsrife models fetch {spec.name}")
+        raise vs.Error(
+            f"RIFE: model {spec.name!r} is not installed in {store.model_dir()}; set auto_download=True "
+            f"or run: vsrife models fetch {spec.name}"
+        )
     try:
         store.fetch(spec, progress=True)
     except store.ModelError as e:

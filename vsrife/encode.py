@@ -109,8 +109,17 @@ def parse_ffmpeg_info(text: str) -> MediaInfo:
             rest = m.group(5)
             st = re.search(r"start (-?[\d.]+)", rest)
             lang = m.group(2) if m.group(2) not in (None, "und") else None
-            streams.append(Stream(int(m.group(1)), m.group(3).lower(), m.group(4), lang,
-                                  float(st.group(1)) if st else None, None, "(attached pic)" in rest))
+            streams.append(
+                Stream(
+                    int(m.group(1)),
+                    m.group(3).lower(),
+                    m.group(4),
+                    lang,
+                    float(st.group(1)) if st else None,
+                    None,
+                    "(attached pic)" in rest,
+                )
+            )
             in_stream_meta = True
         elif in_stream_meta and (m := _META.match(line)) and m.group(1).lower() == "title" and streams:
             streams[-1] = replace(streams[-1], title=m.group(2).strip())
@@ -141,15 +150,18 @@ def encoder_pix_fmts(ffmpeg: str, encoder: str) -> list[str]:
 
 def _run_quiet(cmd: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            cmd, capture_output=True, text=True, errors="replace", timeout=timeout, stdin=subprocess.DEVNULL
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         raise CliError(f"running {Path(cmd[0]).name} failed: {e}", EXIT_FFMPEG) from None
 
 
-_GENERIC = re.compile(r"Task finished with error|Terminating thread|Error sending frames|Nothing was written|"
-                      r"Could not open encoder before EOF|Error while opening encoder|Conversion failed|"
-                      r"Error while filtering|Error marking filters as finished")
+_GENERIC = re.compile(
+    r"Task finished with error|Terminating thread|Error sending frames|Nothing was written|"
+    r"Could not open encoder before EOF|Error while opening encoder|Conversion failed|"
+    r"Error while filtering|Error marking filters as finished"
+)
 
 
 def ffmpeg_error(lines: Sequence[str], keep: int = 2) -> str:
@@ -192,15 +204,23 @@ def colour_params(props: Mapping[str, Any]) -> dict[str, int]:
     return out
 
 
-COPY_TAGS = {"colorspace": "-colorspace", "color_primaries": "-color_primaries", "color_trc": "-color_trc",
-             "range": "-color_range", "chroma_location": "-chroma_sample_location"}
+COPY_TAGS = {
+    "colorspace": "-colorspace",
+    "color_primaries": "-color_primaries",
+    "color_trc": "-color_trc",
+    "range": "-color_range",
+    "chroma_location": "-chroma_sample_location",
+}
 """The output options that set :func:`colour_params` tags on a stream-copied video (same codes)."""
 
 
 def copy_tags(colour: Mapping[str, int]) -> list[str]:
     """Options tagging a stream-copied video like :func:`setparams_filter` tags an encoded one (a
     batch job's joined parts: not every codec or part container carries the tags)."""
-    return [a for k, v in colour.items() if k in COPY_TAGS for a in (COPY_TAGS[k], str(v))] + ["-field_order", "progressive"]
+    return [a for k, v in colour.items() if k in COPY_TAGS for a in (COPY_TAGS[k], str(v))] + [
+        "-field_order",
+        "progressive",
+    ]
 
 
 def setparams_filter(colour: Mapping[str, int]) -> str | None:
@@ -268,8 +288,15 @@ class Plan:
         return [s for s in self.info.streams if wanted.get(s.kind) and s.index not in kept]
 
 
-def ffmpeg_command(plan: Plan, video_input: Sequence[str], output: Path, *, colour: Mapping[str, int] | None = None,
-                   duration: float | None = None, read_limit: float | None = None) -> list[str]:
+def ffmpeg_command(
+    plan: Plan,
+    video_input: Sequence[str],
+    output: Path,
+    *,
+    colour: Mapping[str, int] | None = None,
+    duration: float | None = None,
+    read_limit: float | None = None,
+) -> list[str]:
     """The ffmpeg command line: ``video_input`` (the y4m pipe, or a test pattern for the dry run) is
     input 0; the source, if any, is input 1 for its streams and metadata (and input 2 for chapters).
 
@@ -331,8 +358,9 @@ def dry_run(plan: Plan) -> None:
     and not after vspipe has loaded the model."""
     with tempfile.TemporaryDirectory(prefix="vsrife-check-") as tmp:
         pattern = ["-f", "lavfi", "-i", "color=c=gray:s=64x64:r=25:d=0.2"]
-        cmd = ffmpeg_command(plan, pattern, Path(tmp) / f"check{plan.output.suffix}", colour={"range": 1},
-                             duration=0.2, read_limit=0.5)
+        cmd = ffmpeg_command(
+            plan, pattern, Path(tmp) / f"check{plan.output.suffix}", colour={"range": 1}, duration=0.2, read_limit=0.5
+        )
         r = _run_quiet(cmd, timeout=120)
     if r.returncode != 0:
         raise CliError(f"ffmpeg rejects these settings: {ffmpeg_error(r.stderr.splitlines())}")
@@ -389,8 +417,10 @@ def _chunk_of(clip, start: int, stop: int):
     if start and clip.format.color_family == vs.YUV:
         whole, here = read_colour(clip, clip.get_frame(0).props), read_colour(part, part.get_frame(0).props)
         if whole != here:
-            raise vs.Error(f"vsrife: the source's colour properties at frame {start} ({here}) differ from frame 0's "
-                           f"({whole}); a chunk starting there would be converted differently; run without --workers")
+            raise vs.Error(
+                f"vsrife: the source's colour properties at frame {start} ({here}) differ from frame 0's "
+                f"({whole}); a chunk starting there would be converted differently; run without --workers"
+            )
     return part
 
 
@@ -466,8 +496,15 @@ class Progress:
                 from tqdm import tqdm
 
                 self._clear_status()
-                self._bar = tqdm(total=total, unit="frame", desc="vsrife", file=self.stream, dynamic_ncols=True,
-                                 mininterval=0.5, smoothing=0.1)
+                self._bar = tqdm(
+                    total=total,
+                    unit="frame",
+                    desc="vsrife",
+                    file=self.stream,
+                    dynamic_ncols=True,
+                    mininterval=0.5,
+                    smoothing=0.1,
+                )
             if detail is not None:
                 self._bar.set_postfix_str(detail, refresh=False)
             self._bar.update(done - self._bar.n)
@@ -619,11 +656,16 @@ def describe_rate(rife: Mapping[str, Any]) -> str:
 def announce(plan: Plan, stream: IO[str]) -> None:
     """What is about to be done (and which streams the container cannot take), on ``stream``."""
     for s in plan.skipped_streams():
-        print(f"vsrife: not copying stream {s.index} ({s.kind}, {s.codec}): {plan.output.suffix} cannot hold it",
-              file=stream)
+        print(
+            f"vsrife: not copying stream {s.index} ({s.kind}, {s.codec}): {plan.output.suffix} cannot hold it",
+            file=stream,
+        )
     what = str(plan.source) if plan.source else "the demo clip"
-    print(f"vsrife: {what} -> {plan.output} ({describe_rate(plan.script_args['rife'])}, "
-          f"{plan.encoder}{' ' + ' '.join(plan.encoder_options) if plan.encoder_options else ''})", file=stream)
+    print(
+        f"vsrife: {what} -> {plan.output} ({describe_rate(plan.script_args['rife'])}, "
+        f"{plan.encoder}{' ' + ' '.join(plan.encoder_options) if plan.encoder_options else ''})",
+        file=stream,
+    )
 
 
 def summary(plan: Plan, result: Result) -> str:
@@ -635,9 +677,11 @@ def summary(plan: Plan, result: Result) -> str:
         extras.append(f"{plan.info.chapters} chapter{'s' if plan.info.chapters > 1 else ''}")
     rate = f" at {float(Fraction(*p['fps'])):.6g} fps" if p["fps"][0] else ""
     copied_text = f", copied {', '.join(extras)}" if extras else ""
-    return (f"wrote {plan.output}: {result.frames} frames in {result.seconds:.1f} s "
-            f"({result.frames / max(result.seconds, 1e-9):.2f} fps output); "
-            f"{p['width']}x{p['height']} {p['format']}{rate}{copied_text}")
+    return (
+        f"wrote {plan.output}: {result.frames} frames in {result.seconds:.1f} s "
+        f"({result.frames / max(result.seconds, 1e-9):.2f} fps output); "
+        f"{p['width']}x{p['height']} {p['format']}{rate}{copied_text}"
+    )
 
 
 # ------------------------------------------------------------------------------------ running
@@ -680,8 +724,9 @@ def interpolate(plan: Plan, progress: Progress, tmp_out: Path, on_ready: Callabl
         tmp_out.unlink(missing_ok=True)
 
 
-def _run_tools(plan: Plan, work: Path, tmp_out: Path, progress: Progress,
-               on_ready: Callable[[], None] | None = None) -> Result:
+def _run_tools(
+    plan: Plan, work: Path, tmp_out: Path, progress: Progress, on_ready: Callable[[], None] | None = None
+) -> Result:
     vpy = work / "interpolate.vpy"
     vpy.write_text(VPY)
     probe_path = work / "probe.json"
@@ -693,8 +738,9 @@ def _run_tools(plan: Plan, work: Path, tmp_out: Path, progress: Progress,
     started = time.perf_counter()
     try:
         env = {**os.environ, **dict(plan.extra_env)} if plan.extra_env else None
-        vspipe = subprocess.Popen(pipe_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                  env=env)
+        vspipe = subprocess.Popen(
+            pipe_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env
+        )
         procs.append(vspipe)
         assert vspipe.stdout is not None and vspipe.stderr is not None
         readers.append(start_reader(vspipe.stderr, vlog))
@@ -702,13 +748,17 @@ def _run_tools(plan: Plan, work: Path, tmp_out: Path, progress: Progress,
         probe_data = _wait_for_probe(probe_path, vspipe)
         if probe_data is None:
             _finish(procs, readers)
-            raise CliError(f"vspipe failed (exit {vspipe.returncode}): {vlog.error() or 'no message'}{vlog.hint()}",
-                           EXIT_VSPIPE, killed=(vspipe.returncode or 0) < 0)
+            raise CliError(
+                f"vspipe failed (exit {vspipe.returncode}): {vlog.error() or 'no message'}{vlog.hint()}",
+                EXIT_VSPIPE,
+                killed=(vspipe.returncode or 0) < 0,
+            )
         if on_ready is not None:
             on_ready()
         cut = probe_data.get("duration") if plan.duration_limited else None
-        enc_cmd = ffmpeg_command(plan, ["-f", "yuv4mpegpipe", "-i", "pipe:0"], tmp_out,
-                                 colour=probe_data.get("colour"), duration=cut)
+        enc_cmd = ffmpeg_command(
+            plan, ["-f", "yuv4mpegpipe", "-i", "pipe:0"], tmp_out, colour=probe_data.get("colour"), duration=cut
+        )
         if plan.verbose:
             progress.write("vsrife: " + " ".join(pipe_cmd) + " | " + " ".join(enc_cmd))
         enc = subprocess.Popen(enc_cmd, stdin=vspipe.stdout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -765,8 +815,12 @@ def _check(vspipe_rc: int, ffmpeg_rc: int, vlog: VspipeLog, flog: Collector) -> 
     """Which tool failed, with its own words. A vspipe that reports an error is the cause even if
     ffmpeg then failed on the cut-short stream; a vspipe that only lost its pipe is not."""
     if vspipe_rc != 0 and (ffmpeg_rc == 0 or vlog.failed_itself):
-        raise CliError(f"vspipe failed (exit {vspipe_rc}): {vlog.error() or 'no message'}{vlog.hint()}", EXIT_VSPIPE,
-                       killed=vspipe_rc < 0)
+        raise CliError(
+            f"vspipe failed (exit {vspipe_rc}): {vlog.error() or 'no message'}{vlog.hint()}",
+            EXIT_VSPIPE,
+            killed=vspipe_rc < 0,
+        )
     if ffmpeg_rc != 0:
-        raise CliError(f"ffmpeg failed (exit {ffmpeg_rc}): {ffmpeg_error(list(flog.lines))}", EXIT_FFMPEG,
-                       killed=ffmpeg_rc < 0)
+        raise CliError(
+            f"ffmpeg failed (exit {ffmpeg_rc}): {ffmpeg_error(list(flog.lines))}", EXIT_FFMPEG, killed=ffmpeg_rc < 0
+        )

@@ -98,8 +98,26 @@ def RIFE(
                         interpolate across the real motion interval instead (one pass first).
     :param held_threshold: Mean absolute luma difference (0..1) below which a frame counts as a repeat.
     """
-    opts = validate.options(clip, multi, factor_num, factor_den, fps_num, fps_den, model, scale, device, backend,
-                            precision, sc, sc_threshold, bisect_depth, ensemble, timecodes, held_frames, held_threshold)
+    opts = validate.options(
+        clip,
+        multi,
+        factor_num,
+        factor_den,
+        fps_num,
+        fps_den,
+        model,
+        scale,
+        device,
+        backend,
+        precision,
+        sc,
+        sc_threshold,
+        bisect_depth,
+        ensemble,
+        timecodes,
+        held_frames,
+        held_threshold,
+    )
     ckpt, plan = _prepare(opts)
     work = WorkFormat.of(plan.source)
     engine = _engine(opts, ckpt, plan, work)
@@ -114,12 +132,21 @@ def _prepare(opts: Options) -> tuple[Checkpoint, Plan]:
         raise error("model", str(e)) from None
     spec = ckpt.spec
     if opts.ensemble and not spec.ensemble:
-        raise error("ensemble", f"model {spec.name!r} does not support it",
-                    "models that do: 4.0 to 4.20 (see `vsrife models list`)")
+        raise error(
+            "ensemble",
+            f"model {spec.name!r} does not support it",
+            "models that do: 4.0 to 4.20 (see `vsrife models list`)",
+        )
     try:
-        plan = make_plan(opts.clip, opts.rate, timecodes=opts.timecodes, held_frames=opts.held_frames,
-                         held_threshold=opts.held_threshold, arbitrary_timestep=spec.arbitrary_timestep,
-                         bisect_depth=opts.bisect_depth)
+        plan = make_plan(
+            opts.clip,
+            opts.rate,
+            timecodes=opts.timecodes,
+            held_frames=opts.held_frames,
+            held_threshold=opts.held_threshold,
+            arbitrary_timestep=spec.arbitrary_timestep,
+            bisect_depth=opts.bisect_depth,
+        )
     except TimingError as e:
         text = str(e)
         arg, _, rest = text.partition(": ")
@@ -148,8 +175,15 @@ def _engine(opts: Options, ckpt: Checkpoint, plan: Plan, work: WorkFormat) -> En
     frame_bytes = 4 * ph * pw * (3 + spec.encoder_channels)
     entries = 2 * plan.steps + 4 * vs.core.num_threads + 4
     engine = Engine(backend, target, cache_entries=entries, cache_bytes=max(CACHE_BYTES, 8 * frame_bytes))
-    log.info("RIFE: model %s, %s backend on %s (%s), padded to %dx%d", spec.name, backend.name, opts.device,
-             precision, pw, ph)
+    log.info(
+        "RIFE: model %s, %s backend on %s (%s), padded to %dx%d",
+        spec.name,
+        backend.name,
+        opts.device,
+        precision,
+        pw,
+        ph,
+    )
     return engine
 
 
@@ -167,6 +201,7 @@ def retimed(clip: vs.VideoNode, plan: Plan) -> vs.VideoNode:
 
 def _frame_errors[T](fn: Callable[..., T]) -> Callable[..., T]:
     """Errors while serving a frame read ``RIFE: <what> (frame N)``."""
+
     @functools.wraps(fn)
     def wrapper(n: int, *args: Any, **kwargs: Any) -> T:  # VapourSynth passes f= by keyword
         try:
@@ -223,6 +258,7 @@ def _graph(opts: Options, plan: Plan, engine: Engine, work: WorkFormat) -> vs.Vi
 
 def _between(clips: _Clips, plan: Plan, engine: Engine, work: WorkFormat) -> vs.VideoNode:
     """In-between frames in the work format (only asked for instants inside uncut pairs)."""
+
     def serve(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         shown = plan.at(n)
         frames = {shown.pair: f[0], shown.pair + 1: f[1]}
@@ -234,8 +270,9 @@ def _between(clips: _Clips, plan: Plan, engine: Engine, work: WorkFormat) -> vs.
     return clips.first.std.ModifyFrame([clips.first, clips.second], _frame_errors(serve))
 
 
-def _decisions(src: vs.VideoNode, wsrc: vs.VideoNode, plan: Plan, engine: Engine, work: WorkFormat,
-               rule: CutRule) -> vs.VideoNode:
+def _decisions(
+    src: vs.VideoNode, wsrc: vs.VideoNode, plan: Plan, engine: Engine, work: WorkFormat, rule: CutRule
+) -> vs.VideoNode:
     """A clip whose frame i carries the cut decision of pair (i, i + 1): ``RifeSceneCut`` and the
     scores behind it. Cheap first; the network is asked only about pairs the first stage flags."""
     nxt = src[1:] + src[-1]
@@ -247,8 +284,11 @@ def _decisions(src: vs.VideoNode, wsrc: vs.VideoNode, plan: Plan, engine: Engine
         out = f[0].copy()
         tagged = bool(f[1].props.get("_SceneChangeNext", 0)) or bool(f[2].props.get("_SceneChangePrev", 0))
         score = float(f[0].props[SCORE_PROP]) if rule.detect else 0.0
-        out.props.update(RifeSceneCut=int(n < last and tagged), RifeSceneDiff=score,
-                         RifeSceneCandidate=int(n < last and not tagged and rule.candidate(score)))
+        out.props.update(
+            RifeSceneCut=int(n < last and tagged),
+            RifeSceneDiff=score,
+            RifeSceneCandidate=int(n < last and not tagged and rule.candidate(score)),
+        )
         return out
 
     staged = scores.std.ModifyFrame([scores, src, nxt], _frame_errors(first_stage))
@@ -280,6 +320,7 @@ def _stamper(plan: Plan) -> Callable[[int, list[vs.VideoFrame]], vs.VideoFrame]:
     frame's own ``_AbsoluteTime``, so a source that starts late keeps its clock and a source frame keeps
     its stamp, with no request beyond the pair), the source frame's own props on every frame (interpolated ones included), and
     scene-change props at the output's cut positions."""
+
     def stamp(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         shown = plan.at(n)
         out = f[0].copy()
@@ -301,8 +342,11 @@ def _stamper(plan: Plan) -> Callable[[int, list[vs.VideoFrame]], vs.VideoFrame]:
         props["_DurationNum"], props["_DurationDen"] = shown.duration.numerator, shown.duration.denominator
         own = source.get("_AbsoluteTime")
         since = shown.time - plan.timing.source_time(shown.pair)
-        props["_AbsoluteTime"] = (float(own) + float(since) if isinstance(own, (int, float)) and not isinstance(own, bool)
-                                  else float(shown.time))
+        props["_AbsoluteTime"] = (
+            float(own) + float(since)
+            if isinstance(own, (int, float)) and not isinstance(own, bool)
+            else float(shown.time)
+        )
         return out
 
     return stamp

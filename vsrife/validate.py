@@ -68,8 +68,11 @@ def rational(name: str, value: object) -> Fraction:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, Rational):
-        hint = f"use Fraction({Fraction(str(value)).numerator}, {Fraction(str(value)).denominator})" if isinstance(
-            value, float) and math.isfinite(value) else "give an int or a fractions.Fraction"
+        hint = (
+            f"use Fraction({Fraction(str(value)).numerator}, {Fraction(str(value)).denominator})"
+            if isinstance(value, float) and math.isfinite(value)
+            else "give an int or a fractions.Fraction"
+        )
         raise error(name, f"must be an exact positive number, got {_shown(value)}", hint)
     v = Fraction(int(value.numerator), int(value.denominator))  # numpy integers become Python ints
     if v <= 0:
@@ -114,22 +117,31 @@ def rate_arg(multi: object, factor_num: object, factor_den: object, fps_num: obj
     """Exactly one of ``multi``, ``factor_num[/factor_den]``, ``fps_num[/fps_den]`` (default: multi=2)."""
     given = [n for n, v in (("multi", multi), ("factor_num", factor_num), ("fps_num", fps_num)) if v is not None]
     if len(given) > 1:
-        raise error(given[1], f"cannot be combined with {given[0]}", "give one of multi, factor_num/factor_den, "
-                    "fps_num/fps_den")
-    for den_name, den, num_name, num in (("factor_den", factor_den, "factor_num", factor_num),
-                                         ("fps_den", fps_den, "fps_num", fps_num)):
+        raise error(
+            given[1], f"cannot be combined with {given[0]}", "give one of multi, factor_num/factor_den, fps_num/fps_den"
+        )
+    for den_name, den, num_name, num in (
+        ("factor_den", factor_den, "factor_num", factor_num),
+        ("fps_den", fps_den, "fps_num", fps_num),
+    ):
         if den is not None and num is None:
             raise error(den_name, f"was given without {num_name}", f"give {num_name} too")
     if fps_num is not None:
-        return Rate(fps=rational("fps_num", fps_num) / rational("fps_den", 1 if fps_den is None else fps_den),
-                    arg="fps_num")
+        return Rate(
+            fps=rational("fps_num", fps_num) / rational("fps_den", 1 if fps_den is None else fps_den), arg="fps_num"
+        )
     if factor_num is not None:
-        return Rate(factor=rational("factor_num", factor_num) / rational("factor_den", 1 if factor_den is None else factor_den),
-                    arg="factor_num")
+        return Rate(
+            factor=rational("factor_num", factor_num) / rational("factor_den", 1 if factor_den is None else factor_den),
+            arg="factor_num",
+        )
     m = rational("multi", 2 if multi is None else multi)
     if m <= 1:
-        raise error("multi", f"must be more than 1, got {m}", "to keep or lower the rate use factor_num/factor_den "
-                    "or fps_num/fps_den")
+        raise error(
+            "multi",
+            f"must be more than 1, got {m}",
+            "to keep or lower the rate use factor_num/factor_den or fps_num/fps_den",
+        )
     return Rate(factor=m)
 
 
@@ -140,8 +152,11 @@ def model_arg(model: object) -> str | os.PathLike[str] | Mapping[str, Any] | Non
         return model
     if isinstance(model, bytes):
         raise error("model", "bytes are not a model name or path", "pass a str")
-    raise error("model", f"must be None, a model name, a checkpoint path or a state dict, got {type(model).__name__}",
-                "see `vsrife models list` for the names")
+    raise error(
+        "model",
+        f"must be None, a model name, a checkpoint path or a state dict, got {type(model).__name__}",
+        "see `vsrife models list` for the names",
+    )
 
 
 def device_arg(device: object) -> torch.device:
@@ -161,8 +176,11 @@ def device_arg(device: object) -> torch.device:
     if dev.type != "cuda":
         raise error("device", f"type {dev.type!r} is not supported", "use 'cpu' or 'cuda[:N]'")
     if not torch.cuda.is_available():
-        raise error("device", f"{device!r} asks for CUDA but torch {torch.__version__} sees no CUDA GPU",
-                    "use device='cpu' (or device=None to pick automatically)")
+        raise error(
+            "device",
+            f"{device!r} asks for CUDA but torch {torch.__version__} sees no CUDA GPU",
+            "use device='cpu' (or device=None to pick automatically)",
+        )
     index = 0 if dev.index is None else dev.index
     if index >= torch.cuda.device_count():
         raise error("device", f"{device!r}: there are only {torch.cuda.device_count()} CUDA device(s)")
@@ -174,8 +192,10 @@ def timecodes_arg(timecodes: object) -> str | os.PathLike[str] | Sequence[Real] 
         return timecodes
     if isinstance(timecodes, Sequence) and not isinstance(timecodes, (bytes, bytearray)):
         return timecodes  # entries are checked where they are read (timing)
-    raise error("timecodes", f"must be a timecodes file path or a list of frame start times in seconds, got "
-                f"{type(timecodes).__name__}")
+    raise error(
+        "timecodes",
+        f"must be a timecodes file path or a list of frame start times in seconds, got {type(timecodes).__name__}",
+    )
 
 
 @dataclass(frozen=True)
@@ -198,16 +218,38 @@ class Options:
     held_threshold: float
 
 
-def options(clip: object, multi: object, factor_num: object, factor_den: object, fps_num: object, fps_den: object,
-            model: object, scale: object, device: object, backend: object, precision: object, sc: object,
-            sc_threshold: object, bisect_depth: object, ensemble: object, timecodes: object, held_frames: object,
-            held_threshold: object) -> Options:
+def options(
+    clip: object,
+    multi: object,
+    factor_num: object,
+    factor_den: object,
+    fps_num: object,
+    fps_den: object,
+    model: object,
+    scale: object,
+    device: object,
+    backend: object,
+    precision: object,
+    sc: object,
+    sc_threshold: object,
+    bisect_depth: object,
+    ensemble: object,
+    timecodes: object,
+    held_frames: object,
+    held_threshold: object,
+) -> Options:
     if sc_threshold is None:
-        raise error("sc_threshold", "None is not a threshold",
-                    "to honour only scene-change props already on the frames, pass sc=False")
+        raise error(
+            "sc_threshold",
+            "None is not a threshold",
+            "to honour only scene-change props already on the frames, pass sc=False",
+        )
     if isinstance(scale, bool) or not isinstance(scale, Real) or float(scale) not in SCALES:
-        raise error("scale", f"must be one of {', '.join(map(str, SCALES))}, got {_shown(scale)}",
-                    "0.5 suits 4K, 2.0 small frames")
+        raise error(
+            "scale",
+            f"must be one of {', '.join(map(str, SCALES))}, got {_shown(scale)}",
+            "0.5 suits 4K, 2.0 small frames",
+        )
     return Options(
         clip=clip_arg(clip),
         rate=rate_arg(multi, factor_num, factor_den, fps_num, fps_den),

@@ -36,8 +36,20 @@ _EXPORTS = {
     "read_metadata": ".weights",
 }
 
-__all__ = ["DEFAULT_SECONDS", "AdaptResult", "AdaptSettings", "adapt", "adapt_clip", "adapted_model_for", "add_cli",
-           "add_interpolate_options", "cache_dir", "clip_fingerprint", "model_for_interpolate", "read_metadata"]
+__all__ = [
+    "DEFAULT_SECONDS",
+    "AdaptResult",
+    "AdaptSettings",
+    "adapt",
+    "adapt_clip",
+    "adapted_model_for",
+    "add_cli",
+    "add_interpolate_options",
+    "cache_dir",
+    "clip_fingerprint",
+    "model_for_interpolate",
+    "read_metadata",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .api import AdaptResult, AdaptSettings, adapt, adapt_clip, adapted_model_for

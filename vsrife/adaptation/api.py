@@ -26,7 +26,6 @@ from .weights import clip_fingerprint, read_metadata
 log = logging.getLogger("vsrife")
 
 
-
 def _error(msg: str) -> vs.Error:
     return vs.Error(f"RIFE: {msg}")
 
@@ -76,10 +75,14 @@ class AdaptSettings:
     def checked(self) -> AdaptSettings:
         def positive(name: str, value: object, kind: type = int) -> None:
             if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value <= 0:
-                raise _error(f"adapt: {name} must be a positive {'number' if kind is float else 'integer'}, got {value!r}")
+                raise _error(
+                    f"adapt: {name} must be a positive {'number' if kind is float else 'integer'}, got {value!r}"
+                )
 
         positive("seconds", self.seconds, float)
-        if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0):
+        if self.steps is not None and (
+            isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0
+        ):
             raise _error(f"adapt: steps must be None or an integer >= 0, got {self.steps!r}")
         for name in ("batch", "crop", "val_every", "patience", "max_triplets", "memory_mb", "val_crop"):
             positive(name, getattr(self, name))
@@ -172,15 +175,22 @@ class _Job:
     start: float
 
     @classmethod
-    def prepare(cls, clip: vs.VideoNode, settings: AdaptSettings | None,
-                model: str | os.PathLike[str] | Mapping[str, Tensor] | None, device: str | torch.device | None,
-                progress: bool | None) -> _Job:
+    def prepare(
+        cls,
+        clip: vs.VideoNode,
+        settings: AdaptSettings | None,
+        model: str | os.PathLike[str] | Mapping[str, Tensor] | None,
+        device: str | torch.device | None,
+        progress: bool | None,
+    ) -> _Job:
         start = time.perf_counter()  # the budget counts from here
         s = (settings or AdaptSettings()).checked()
         clip = triplets.check_clip(clip)
         dev = _device(device)
         base = weights.load_base(model)
-        return cls(clip, s, base, clip_fingerprint(clip), dev, sys.stderr.isatty() if progress is None else progress, start)
+        return cls(
+            clip, s, base, clip_fingerprint(clip), dev, sys.stderr.isatty() if progress is None else progress, start
+        )
 
     def cache_path(self, directory: Path | None) -> Path:
         key = weights.cache_key(self.fingerprint, self.base.sha256, self.settings.as_dict())
@@ -188,7 +198,9 @@ class _Job:
 
     def run(self, output: Path) -> AdaptResult:
         weights.check_output(output)
-        return _run(self.clip, output, self.base, self.fingerprint, self.settings, self.device, self.progress, self.start)
+        return _run(
+            self.clip, output, self.base, self.fingerprint, self.settings, self.device, self.progress, self.start
+        )
 
 
 def _network_cuts(clip: vs.VideoNode, base: weights.Base) -> Callable[[int], bool]:
@@ -218,53 +230,122 @@ def _network_cuts(clip: vs.VideoNode, base: weights.Base) -> Callable[[int], boo
     return cut
 
 
-def _run(clip: vs.VideoNode, output: Path, base: weights.Base, fingerprint: str, settings: AdaptSettings,
-         device: torch.device, progress: bool, start: float) -> AdaptResult:
+def _run(
+    clip: vs.VideoNode,
+    output: Path,
+    base: weights.Base,
+    fingerprint: str,
+    settings: AdaptSettings,
+    device: torch.device,
+    progress: bool,
+    start: float,
+) -> AdaptResult:
     pad = base.spec.pad
     cap = triplets.max_triplets_for(clip, pad, settings.memory_mb, settings.max_triplets)
     sel = triplets.select(clip, cap, settings.sc_threshold, settings.held_threshold, _network_cuts(clip, base))
     frames = triplets.FrameStore.read(clip, triplets.needed_frames(sel.train + sel.val))
     chosen = triplets.sources(frames, settings.scales, settings.crop, settings.val_crop, pad)
     del frames
-    val = [b for src, vh, vw in chosen
-           for b in triplets.validation_batches(src.store, sel.val, vh, vw, settings.seed, settings.batch)]
-    log.info("vsrife: adapting %s on %d triplets (%d for validation, %d rejected at cuts/held frames), crops %s",
-             base.spec.name, len(sel.train), len(sel.val), sel.rejected,
-             ", ".join(f"{s.crop_w}x{s.crop_h}" for s, _, _ in chosen))
-    cfg = TrainConfig(settings.lr, settings.batch, settings.flips, settings.loss, settings.distill,
-                      _precision(settings.precision, device),
-                      settings.val_every, settings.patience, settings.min_gain_db, settings.seed, settings.steps,
-                      deadline=start + settings.seconds)
+    val = [
+        b
+        for src, vh, vw in chosen
+        for b in triplets.validation_batches(src.store, sel.val, vh, vw, settings.seed, settings.batch)
+    ]
+    log.info(
+        "vsrife: adapting %s on %d triplets (%d for validation, %d rejected at cuts/held frames), crops %s",
+        base.spec.name,
+        len(sel.train),
+        len(sel.val),
+        sel.rejected,
+        ", ".join(f"{s.crop_w}x{s.crop_h}" for s, _, _ in chosen),
+    )
+    cfg = TrainConfig(
+        settings.lr,
+        settings.batch,
+        settings.flips,
+        settings.loss,
+        settings.distill,
+        _precision(settings.precision, device),
+        settings.val_every,
+        settings.patience,
+        settings.min_gain_db,
+        settings.seed,
+        settings.steps,
+        deadline=start + settings.seconds,
+    )
     with _all_cores(device):
         out = train(base.net, base.teacher, [src for src, _, _ in chosen], sel.train, val, cfg, device, progress)
     elapsed = time.perf_counter() - start
-    summary = {"kept": out.kept, "steps": out.steps, "best_step": out.best_step, "stopped": out.stopped,
-               "validation_psnr_base": round(out.base_psnr, 4), "validation_psnr": round(out.best_psnr, 4),
-               "validation_gain_db": round(out.gain_db, 4), "train_triplets": len(sel.train),
-               "val_triplets": len(sel.val), "rejected_triplets": sel.rejected, "seconds": round(elapsed, 1),
-               "device": str(device)}
+    summary = {
+        "kept": out.kept,
+        "steps": out.steps,
+        "best_step": out.best_step,
+        "stopped": out.stopped,
+        "validation_psnr_base": round(out.base_psnr, 4),
+        "validation_psnr": round(out.best_psnr, 4),
+        "validation_gain_db": round(out.gain_db, 4),
+        "train_triplets": len(sel.train),
+        "val_triplets": len(sel.val),
+        "rejected_triplets": sel.rejected,
+        "seconds": round(elapsed, 1),
+        "device": str(device),
+    }
     path = weights.write_adapted(output, out.state, weights.metadata(base, fingerprint, settings.as_dict(), summary))
-    log.info("vsrife: %s: %d steps, validation %.2f -> %.2f dB, kept the %s weights (%.0f s)", path, out.steps,
-             out.base_psnr, out.best_psnr, out.kept, elapsed)
-    return AdaptResult(path, base.spec.name, base.sha256, out.kept, out.steps, out.base_psnr, out.best_psnr, out.gain_db,
-                       elapsed, len(sel.train), len(sel.val), sel.rejected, out.stopped, out.history, out.losses,
-                       out.state)
+    log.info(
+        "vsrife: %s: %d steps, validation %.2f -> %.2f dB, kept the %s weights (%.0f s)",
+        path,
+        out.steps,
+        out.base_psnr,
+        out.best_psnr,
+        out.kept,
+        elapsed,
+    )
+    return AdaptResult(
+        path,
+        base.spec.name,
+        base.sha256,
+        out.kept,
+        out.steps,
+        out.base_psnr,
+        out.best_psnr,
+        out.gain_db,
+        elapsed,
+        len(sel.train),
+        len(sel.val),
+        sel.rejected,
+        out.stopped,
+        out.history,
+        out.losses,
+        out.state,
+    )
 
 
-def adapt_clip(clip: vs.VideoNode, output: str | os.PathLike[str] | None = None, *,
-               model: str | os.PathLike[str] | Mapping[str, Tensor] | None = None,
-               settings: AdaptSettings | None = None, device: str | torch.device | None = None,
-               progress: bool | None = None) -> AdaptResult:
+def adapt_clip(
+    clip: vs.VideoNode,
+    output: str | os.PathLike[str] | None = None,
+    *,
+    model: str | os.PathLike[str] | Mapping[str, Tensor] | None = None,
+    settings: AdaptSettings | None = None,
+    device: str | torch.device | None = None,
+    progress: bool | None = None,
+) -> AdaptResult:
     """Adapt ``model`` (default: 4.25) to ``clip`` and write the weights to ``output`` (default: the
     adaptation cache, named by clip fingerprint, base weights and settings). Returns what happened."""
     job = _Job.prepare(clip, settings, model, device, progress)
     return job.run(Path(output) if output is not None else job.cache_path(None))
 
 
-def adapt(clip: vs.VideoNode, output: str | os.PathLike[str] | None = None, *,
-          model: str | os.PathLike[str] | Mapping[str, Tensor] | None = None, seconds: float | None = None,
-          steps: int | None = None, device: str | torch.device | None = None,
-          settings: AdaptSettings | None = None, progress: bool | None = None) -> Path:
+def adapt(
+    clip: vs.VideoNode,
+    output: str | os.PathLike[str] | None = None,
+    *,
+    model: str | os.PathLike[str] | Mapping[str, Tensor] | None = None,
+    seconds: float | None = None,
+    steps: int | None = None,
+    device: str | torch.device | None = None,
+    settings: AdaptSettings | None = None,
+    progress: bool | None = None,
+) -> Path:
     """Fine-tune ``model`` on ``clip``'s own frames; returns the path of the written ``.safetensors``
     weights, for ``RIFE(clip, model=path)``. ``seconds`` and ``steps`` override ``settings``."""
     s = settings or AdaptSettings()
@@ -286,10 +367,15 @@ def _open(source: vs.VideoNode | str | os.PathLike[str]) -> vs.VideoNode:
     return vs.core.bs.VideoSource(os.fspath(path))
 
 
-def adapted_model_for(source: vs.VideoNode | str | os.PathLike[str], settings: AdaptSettings | None = None, *,
-                      model: str | os.PathLike[str] | Mapping[str, Tensor] | None = None,
-                      device: str | torch.device | None = None, directory: Path | None = None,
-                      progress: bool | None = None) -> Path:
+def adapted_model_for(
+    source: vs.VideoNode | str | os.PathLike[str],
+    settings: AdaptSettings | None = None,
+    *,
+    model: str | os.PathLike[str] | Mapping[str, Tensor] | None = None,
+    device: str | torch.device | None = None,
+    directory: Path | None = None,
+    progress: bool | None = None,
+) -> Path:
     """Weights adapted to ``source`` (a clip or a video file): from the cache when this clip, base
     model and settings were adapted before, else adapted now and cached. For ``interpolate --adapt``."""
     job = _Job.prepare(_open(source), settings, model, device, progress)

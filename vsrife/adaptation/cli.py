@@ -39,19 +39,29 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     from .api import adapt_clip
 
     try:
-        r = adapt_clip(_clip(args), args.output, model=args.model, settings=_settings(args, args.seconds, args.steps),
-                       device=args.device, progress=sys.stderr.isatty())
+        r = adapt_clip(
+            _clip(args),
+            args.output,
+            model=args.model,
+            settings=_settings(args, args.seconds, args.steps),
+            device=args.device,
+            progress=sys.stderr.isatty(),
+        )
     except vs.Error as e:
         raise _fail(e) from None
     what = "adapted weights" if r.kept == "adapted" else "the base weights (adaptation did not improve validation)"
-    print(f"wrote {r.path}: {what}; base {r.base_model}, {r.steps} steps in {r.seconds:.0f} s, "
-          f"validation {r.base_psnr:.2f} -> {r.best_psnr:.2f} dB ({r.gain_db:+.2f} dB) on {r.val_triplets} held-out triplets")
+    print(
+        f"wrote {r.path}: {what}; base {r.base_model}, {r.steps} steps in {r.seconds:.0f} s, "
+        f"validation {r.base_psnr:.2f} -> {r.best_psnr:.2f} dB ({r.gain_db:+.2f} dB) on {r.val_triplets} held-out triplets"
+    )
     return 0
 
 
 def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``vsrife adapt INPUT -o OUT.safetensors [--model M] [--seconds S] [--steps N]``."""
-    p = subparsers.add_parser("adapt", help="fine-tune a model on a video's own frames (writes .safetensors for --model)")
+    p = subparsers.add_parser(
+        "adapt", help="fine-tune a model on a video's own frames (writes .safetensors for --model)"
+    )
     p.add_argument("input", help="video file (read with BestSource)")
     p.add_argument("-o", "--output", required=True, help="where to write the adapted weights (.safetensors)")
     p.add_argument("--model", default=None, help=f"base model: a 4.x name or checkpoint (default: {DEFAULT_MODEL})")
@@ -66,8 +76,9 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
 
 def add_interpolate_options(parser: argparse.ArgumentParser) -> None:
     """``--adapt`` and ``--adapt-seconds`` for ``vsrife interpolate``."""
-    parser.add_argument("--adapt", action="store_true",
-                        help="adapt the model to the input first (cached by clip, model and settings)")
+    parser.add_argument(
+        "--adapt", action="store_true", help="adapt the model to the input first (cached by clip, model and settings)"
+    )
     parser.add_argument("--adapt-seconds", type=float, default=DEFAULT_SECONDS, help=DEFAULT_SECONDS_HELP)
 
 
@@ -83,8 +94,13 @@ def model_for_interpolate(args: argparse.Namespace) -> str | None:
     from .api import adapted_model_for
 
     try:
-        path = adapted_model_for(_clip(args), _settings(args, args.adapt_seconds, None), model=args.model or None,
-                                 device=args.device or None, progress=sys.stderr.isatty())
+        path = adapted_model_for(
+            _clip(args),
+            _settings(args, args.adapt_seconds, None),
+            model=args.model or None,
+            device=args.device or None,
+            progress=sys.stderr.isatty(),
+        )
     except vs.Error as e:
         raise _fail(e) from None
     return str(path)

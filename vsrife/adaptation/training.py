@@ -154,8 +154,9 @@ def fuse(img0: Tensor, img1: Tensor, flow: Tensor, mask: Tensor, warp: Warp) -> 
     return warp(img0, flow[:, :2]) * m + warp(img1, flow[:, 2:4]) * (1 - m)
 
 
-def teacher_pass(net: v4.IFNetV4, teacher: IFBlock, tr: Trace, img0: Tensor, img1: Tensor, gt: Tensor,
-                 warp: Warp) -> tuple[Tensor, Tensor]:
+def teacher_pass(
+    net: v4.IFNetV4, teacher: IFBlock, tr: Trace, img0: Tensor, img1: Tensor, gt: Tensor, warp: Warp
+) -> tuple[Tensor, Tensor]:
     """(teacher flow, teacher prediction): one more block after the student's last, seeing the
     ground truth right after the two warped frames."""
     cfg = net.cfg
@@ -175,8 +176,16 @@ def teacher_pass(net: v4.IFNetV4, teacher: IFBlock, tr: Trace, img0: Tensor, img
     return flow_t, fuse(img0, img1, flow_t, mask_t, warp)
 
 
-def distillation_loss(tr: Trace, flow_t: Tensor, pred_t: Tensor, img0: Tensor, img1: Tensor, gt: Tensor, warp: Warp,
-                      valid: tuple[int, int]) -> Tensor:
+def distillation_loss(
+    tr: Trace,
+    flow_t: Tensor,
+    pred_t: Tensor,
+    img0: Tensor,
+    img1: Tensor,
+    gt: Tensor,
+    warp: Warp,
+    valid: tuple[int, int],
+) -> Tensor:
     h, w = valid
     flow_t = flow_t.detach()
     err_t = (pred_t - gt).abs().mean(1, keepdim=True).detach()
@@ -255,8 +264,14 @@ class _Progress:
         self.start = time.perf_counter()
         self.budget = budget
         self.max_steps = max_steps
-        self.bar = tqdm(total=1000, desc="adapting", file=sys.stderr, disable=not enabled, leave=False,
-                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
+        self.bar = tqdm(
+            total=1000,
+            desc="adapting",
+            file=sys.stderr,
+            disable=not enabled,
+            leave=False,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
+        )
 
     def update(self, step: int, loss: float, val: float, base: float) -> None:
         frac = (time.perf_counter() - self.start) / self.budget if self.budget > 0 else 1.0
@@ -284,9 +299,18 @@ def _to(b: Batch, device: torch.device) -> Batch:
     return Batch(b.img0.to(device), b.img1.to(device), b.gt.to(device), b.valid_h, b.valid_w)
 
 
-def _step(net: v4.IFNetV4, teacher: IFBlock | None, opt: torch.optim.Optimizer, source: Source,
-          centres: Sequence[int], cfg: TrainConfig, rng: np.random.Generator, warps: Callable[[int, int], Warp],
-          device: torch.device, autocast: Callable[[], AbstractContextManager]) -> float:
+def _step(
+    net: v4.IFNetV4,
+    teacher: IFBlock | None,
+    opt: torch.optim.Optimizer,
+    source: Source,
+    centres: Sequence[int],
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+    warps: Callable[[int, int], Warp],
+    device: torch.device,
+    autocast: Callable[[], AbstractContextManager],
+) -> float:
     """One optimiser step on a fresh random batch; returns its loss."""
     b = _to(training_batch(source.store, centres, cfg.batch, source.crop_h, source.crop_w, rng, cfg.flips), device)
     warp = warps(source.crop_h, source.crop_w)
@@ -309,8 +333,16 @@ def _step(net: v4.IFNetV4, teacher: IFBlock | None, opt: torch.optim.Optimizer, 
     return float(loss.detach())
 
 
-def train(net: v4.IFNetV4, teacher_state: dict[str, Tensor] | None, sources: Sequence[Source], train_centres: Sequence[int],
-          val_batches: Sequence[Batch], cfg: TrainConfig, device: torch.device, progress: bool) -> Outcome:
+def train(
+    net: v4.IFNetV4,
+    teacher_state: dict[str, Tensor] | None,
+    sources: Sequence[Source],
+    train_centres: Sequence[int],
+    val_batches: Sequence[Batch],
+    cfg: TrainConfig,
+    device: torch.device,
+    progress: bool,
+) -> Outcome:
     """Fine-tune ``net`` (in place; the returned state is a copy) until the deadline, ``max_steps``
     or early stopping, and return the weights the validation guard keeps. Steps take turns over
     ``sources`` (the resolutions trained on)."""
@@ -336,6 +368,7 @@ def train(net: v4.IFNetV4, teacher_state: dict[str, Tensor] | None, sources: Seq
     history = [(0, 0.0, base_psnr)]
     losses: list[float] = []
     bar = _Progress(progress, max(cfg.deadline - start, 1e-6), cfg.max_steps)
+
     def autocast() -> AbstractContextManager:
         return torch.autocast(device.type, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext()
 
@@ -377,5 +410,14 @@ def train(net: v4.IFNetV4, teacher_state: dict[str, Tensor] | None, sources: Seq
         bar.close()
     kept = "adapted" if best_step > 0 and best_psnr - base_psnr >= cfg.min_gain_db else "base"
     state = best_state if kept == "adapted" else base_state
-    return Outcome({k: v.cpu() for k, v in state.items()}, kept, step, best_step if kept == "adapted" else 0,
-                   base_psnr, best_psnr, history, stopped, losses)
+    return Outcome(
+        {k: v.cpu() for k, v in state.items()},
+        kept,
+        step,
+        best_step if kept == "adapted" else 0,
+        base_psnr,
+        best_psnr,
+        history,
+        stopped,
+        losses,
+    )

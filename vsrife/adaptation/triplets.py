@@ -47,13 +47,21 @@ def check_clip(clip: object) -> vs.VideoNode:
         raise _error("adapt needs a video clip (vs.VideoNode)")
     # a variable format reads as a format object with id 0 (color family UNDEFINED), not as None
     if clip.format is None or clip.format.id == 0 or clip.width == 0 or clip.height == 0:
-        raise _error("adapt does not support clips of variable format or size; make them constant with core.resize first")
+        raise _error(
+            "adapt does not support clips of variable format or size; make them constant with core.resize first"
+        )
     fmt = clip.format
-    if fmt.color_family not in (vs.YUV, vs.RGB, vs.GRAY) or (fmt.sample_type == vs.INTEGER and fmt.bits_per_sample > 16):
-        raise _error(f"adapt does not support format {fmt.name}; use YUV, RGB or GRAY at 8-16 bit integer or 16/32 bit float")
+    if fmt.color_family not in (vs.YUV, vs.RGB, vs.GRAY) or (
+        fmt.sample_type == vs.INTEGER and fmt.bits_per_sample > 16
+    ):
+        raise _error(
+            f"adapt does not support format {fmt.name}; use YUV, RGB or GRAY at 8-16 bit integer or 16/32 bit float"
+        )
     if clip.num_frames < MIN_FRAMES:
-        raise _error(f"adapt needs at least {MIN_FRAMES} frames (frame triplets to train and validate on), "
-                     f"the clip has {clip.num_frames}")
+        raise _error(
+            f"adapt needs at least {MIN_FRAMES} frames (frame triplets to train and validate on), "
+            f"the clip has {clip.num_frames}"
+        )
     return clip
 
 
@@ -95,8 +103,13 @@ class Selection:
     """How many of them spanned a cut or a held frame."""
 
 
-def pair_flags(clip: vs.VideoNode, pairs: Sequence[int], sc_threshold: float, held_threshold: float,
-               confirm: Callable[[int], bool] | None = None) -> tuple[dict[int, bool], dict[int, bool]]:
+def pair_flags(
+    clip: vs.VideoNode,
+    pairs: Sequence[int],
+    sc_threshold: float,
+    held_threshold: float,
+    confirm: Callable[[int], bool] | None = None,
+) -> tuple[dict[int, bool], dict[int, bool]]:
     """For each pair start i: (is a scene cut, is a held frame), decided as the filter decides:
     candidates from the scene detector's cheap metric (above half the threshold) confirmed by
     ``confirm(i)`` (the network's evidence; without it, the cheap metric above the threshold
@@ -121,8 +134,13 @@ def pair_flags(clip: vs.VideoNode, pairs: Sequence[int], sc_threshold: float, he
     return cut, held
 
 
-def select(clip: vs.VideoNode, max_triplets: int, sc_threshold: float, held_threshold: float,
-           confirm: Callable[[int], bool] | None = None) -> Selection:
+def select(
+    clip: vs.VideoNode,
+    max_triplets: int,
+    sc_threshold: float,
+    held_threshold: float,
+    confirm: Callable[[int], bool] | None = None,
+) -> Selection:
     """Usable triplet centres of ``clip``, at most ``max_triplets``, split into train/validation."""
     all_centres = list(range(1, clip.num_frames - 1))
     # Examine more candidates than needed, since some are rejected; a short clip: all of them.
@@ -131,13 +149,19 @@ def select(clip: vs.VideoNode, max_triplets: int, sc_threshold: float, held_thre
     cut, held = pair_flags(clip, pairs, sc_threshold, held_threshold, confirm)
     good = usable(candidates, cut, held)
     if not good:
-        what = "repeats the frame before it (held frames)" if all(held.values()) else "is a repeat or sits at a scene cut"
-        raise _error(f"adapt found no usable frame triplets: every examined frame {what}; there is no motion to learn from")
+        what = (
+            "repeats the frame before it (held frames)" if all(held.values()) else "is a repeat or sits at a scene cut"
+        )
+        raise _error(
+            f"adapt found no usable frame triplets: every examined frame {what}; there is no motion to learn from"
+        )
     good = spread(good, max_triplets)
     train, val = split(good)
     if not train:
-        raise _error(f"adapt found only {len(good)} usable frame triplet(s) (the rest span cuts or held frames); "
-                     "it needs at least 3 consecutive ones, to train on and to validate")
+        raise _error(
+            f"adapt found only {len(good)} usable frame triplet(s) (the rest span cuts or held frames); "
+            "it needs at least 3 consecutive ones, to train on and to validate"
+        )
     return Selection(train, val, len(candidates), len(candidates) - len(usable(candidates, cut, held)))
 
 
@@ -237,7 +261,9 @@ class Source:
     crop_w: int
 
 
-def sources(frames: FrameStore, factors: Sequence[int], crop: int, val_crop: int, multiple: int) -> list[tuple[Source, int, int]]:
+def sources(
+    frames: FrameStore, factors: Sequence[int], crop: int, val_crop: int, multiple: int
+) -> list[tuple[Source, int, int]]:
     """(source, validation crop height, width) for each usable resolution factor: the full frames
     and copies shrunk 2, 3... times (a triplet n - 1, n, n + 1 spans two frame intervals; shrunk
     twice, its motion in pixels is that of the one interval interpolation works across).
@@ -253,8 +279,9 @@ def sources(frames: FrameStore, factors: Sequence[int], crop: int, val_crop: int
     return out
 
 
-def training_batch(store: FrameStore, centres: Sequence[int], batch: int, h: int, w: int, rng: np.random.Generator,
-                   flips: str = "hv") -> Batch:
+def training_batch(
+    store: FrameStore, centres: Sequence[int], batch: int, h: int, w: int, rng: np.random.Generator, flips: str = "hv"
+) -> Batch:
     """Random triplets at random crops, each played backwards (swapping the two inputs: at t = 0.5
     the target stays the same) and flipped left-right ("h" in ``flips``) and upside down ("v") at random."""
     zs: list[list[Tensor]] = [[], [], []]

@@ -72,8 +72,11 @@ def _teacher(spec: registry.ModelSpec, sd: Mapping[str, Tensor]) -> dict[str, Te
         return None
     cfg = V4_VARIANTS[spec.name]
     if first.shape[1] != cfg.block_inputs(False) + 3:
-        log.warning("vsrife: the checkpoint's teacher takes %d channels, not %d; adapting without it",
-                    first.shape[1], cfg.block_inputs(False) + 3)
+        log.warning(
+            "vsrife: the checkpoint's teacher takes %d channels, not %d; adapting without it",
+            first.shape[1],
+            cfg.block_inputs(False) + 3,
+        )
         return None
     return tea
 
@@ -86,8 +89,10 @@ def load_base(model: str | os.PathLike[str] | Mapping[str, Tensor] | None) -> Ba
         raise _error(str(e)) from None
     spec = ckpt.spec
     if spec.arch != "v4":
-        raise _error(f"model {spec.name!r} has no training support: adapt works with the 4.x models "
-                     f"(which take any timestep), e.g. model='{DEFAULT_MODEL}'")
+        raise _error(
+            f"model {spec.name!r} has no training support: adapt works with the 4.x models "
+            f"(which take any timestep), e.g. model='{DEFAULT_MODEL}'"
+        )
     net = loader.build(ckpt)
     assert isinstance(net, v4.IFNetV4)
     tea = {k: v for k, v in ckpt.training.items() if k.startswith(TEACHER_PREFIX)}
@@ -112,7 +117,10 @@ def write_adapted(path: str | os.PathLike[str], state: Mapping[str, Tensor], met
     path = check_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
-    meta = {"format": "pt", **{META_PREFIX + k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()}}
+    meta = {
+        "format": "pt",
+        **{META_PREFIX + k: v if isinstance(v, str) else json.dumps(v) for k, v in metadata.items()},
+    }
     from safetensors.torch import save
 
     with store.atomic_write(path) as f:  # nothing at ``path`` until the file is complete
@@ -141,8 +149,18 @@ def clip_fingerprint(clip: vs.VideoNode) -> str:
     spread over it (so the same video opened twice matches, an edited one does not)."""
     h = hashlib.sha256()
     fmt = clip.format
-    h.update(json.dumps([fmt.name if fmt else None, clip.width, clip.height, clip.num_frames,
-                         clip.fps.numerator, clip.fps.denominator]).encode())
+    h.update(
+        json.dumps(
+            [
+                fmt.name if fmt else None,
+                clip.width,
+                clip.height,
+                clip.num_frames,
+                clip.fps.numerator,
+                clip.fps.denominator,
+            ]
+        ).encode()
+    )
     n = clip.num_frames
     for i in sorted({(2 * k + 1) * n // (2 * FINGERPRINT_FRAMES) for k in range(FINGERPRINT_FRAMES)}):
         f = clip.get_frame(i)
@@ -163,8 +181,9 @@ def cache_dir() -> Path:
 
 
 def cache_key(fingerprint: str, base_sha256: str, settings: Mapping[str, object]) -> str:
-    blob = json.dumps({"clip": fingerprint, "base": base_sha256, "settings": settings, "format": FORMAT_VERSION},
-                      sort_keys=True)
+    blob = json.dumps(
+        {"clip": fingerprint, "base": base_sha256, "settings": settings, "format": FORMAT_VERSION}, sort_keys=True
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -172,7 +191,9 @@ def cache_path(spec_name: str, key: str, directory: Path | None = None) -> Path:
     return (directory or cache_dir()) / f"adapted_v{spec_name}_{key}.safetensors"
 
 
-def metadata(base: Base, fingerprint: str, settings: Mapping[str, object], summary: Mapping[str, object]) -> dict[str, object]:
+def metadata(
+    base: Base, fingerprint: str, settings: Mapping[str, object], summary: Mapping[str, object]
+) -> dict[str, object]:
     return {
         "kind": "adapted",
         "format_version": FORMAT_VERSION,

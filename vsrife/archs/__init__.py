@@ -36,7 +36,7 @@ class Network(Protocol):
         """Per-frame features, computed once per source frame and reused (None: no encoder)."""
 
     def fused(self, img0: Tensor, img1: Tensor, timestep: float | Tensor, warp: Warp, scale: float = 1.0,
-              feat0: Tensor | None = None, feat1: Tensor | None = None, ensemble: bool = False) -> Fused:
+              feat0: Tensor | None = None, feat1: Tensor | None = None, ensemble: bool = False) -> Fused:  # fmt: skip
         """The frame at ``timestep`` between ``img0`` and ``img1`` with the evidence behind it
         (:class:`vsrife.archs.common.RifeNetwork` implements this for every family)."""
 

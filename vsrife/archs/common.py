@@ -142,7 +142,7 @@ class RifeNetwork(nn.Module):
         return None
 
     def fused(self, img0: Tensor, img1: Tensor, timestep: float | Tensor, warp: Warp, scale: float = 1.0,
-              feat0: Tensor | None = None, feat1: Tensor | None = None, ensemble: bool = False) -> Fused:
+              feat0: Tensor | None = None, feat1: Tensor | None = None, ensemble: bool = False) -> Fused:  # fmt: skip
         raise NotImplementedError
 
     def forward(self, *args: Any, **kwargs: Any) -> Tensor:

@@ -25,7 +25,9 @@ def _pair(c: int) -> nn.Sequential:
 
 
 def _up(c: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.ConvTranspose2d(c, c // 2, 4, 2, 1), nn.PReLU(c // 2), nn.ConvTranspose2d(c // 2, cout, 4, 2, 1))
+    return nn.Sequential(
+        nn.ConvTranspose2d(c, c // 2, 4, 2, 1), nn.PReLU(c // 2), nn.ConvTranspose2d(c // 2, cout, 4, 2, 1)
+    )
 
 
 class IFBlock(nn.Module):
@@ -60,7 +62,7 @@ class IFNetHDv3(RifeNetwork):
         self.block2 = IFBlock(7 + 4, channels)
 
     def fused(self, img0: Tensor, img1: Tensor, timestep: float | Tensor, warp: Warp, scale: float = 1.0,
-              feat0: Tensor | None = None, feat1: Tensor | None = None, ensemble: bool = False) -> Fused:
+              feat0: Tensor | None = None, feat1: Tensor | None = None, ensemble: bool = False) -> Fused:  # fmt: skip
         """The midpoint (``timestep`` must be 0.5; no encoder features; no ensemble)."""
         if timestep != 0.5:
             raise ValueError("HDv3 predicts only timestep 0.5")

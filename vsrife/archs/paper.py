@@ -117,7 +117,7 @@ class IFNetPaper(RifeNetwork):
         return [getattr(self, f"block{i}") for i in range(len(PAPER_BLOCKS))]
 
     def fused(self, img0: Tensor, img1: Tensor, timestep: float | Tensor, warp: Warp, scale: float = 1.0,
-              feat0: Tensor | None = None, feat1: Tensor | None = None, ensemble: bool = False) -> Fused:
+              feat0: Tensor | None = None, feat1: Tensor | None = None, ensemble: bool = False) -> Fused:  # fmt: skip
         """The midpoint (``timestep`` must be 0.5; no encoder features; no ensemble)."""
         if timestep != 0.5:
             raise ValueError("the RIFE paper model predicts only timestep 0.5")
@@ -125,7 +125,9 @@ class IFNetPaper(RifeNetwork):
         for size in (height, width):
             # the 1/4-scale block needs size * scale / 4 divisible by 4; ContextNet needs size / 16
             if size % 16 or (size * scale) % 16:
-                raise ValueError(f"frame size {width}x{height} must be padded to a multiple of max({PAPER_PAD}, {PAPER_PAD}/scale)")
+                raise ValueError(
+                    f"frame size {width}x{height} must be padded to a multiple of max({PAPER_PAD}, {PAPER_PAD}/scale)"
+                )
         if (warp.height, warp.width) != (height, width):
             raise ValueError(f"warp is for {warp.width}x{warp.height}, frames are {width}x{height}")
 

@@ -71,7 +71,7 @@ class IFNetV4(RifeNetwork):
         return enc(img) if enc is not None else None
 
     def fused(self, img0: Tensor, img1: Tensor, timestep: float | Tensor, warp: Warp, scale: float = 1.0,
-              feat0: Tensor | None = None, feat1: Tensor | None = None, ensemble: bool = False) -> Fused:
+              feat0: Tensor | None = None, feat1: Tensor | None = None, ensemble: bool = False) -> Fused:  # fmt: skip
         cfg = self.cfg
         if ensemble and not cfg.ensemble_supported:
             raise ValueError("this RIFE model does not support ensemble")
@@ -89,8 +89,16 @@ class IFNetV4(RifeNetwork):
         blocks = self.blocks
         fb = cfg.feedback > 0
 
-        def step(i: int, w0: Tensor, w1: Tensor, e0: Tensor | None, e1: Tensor | None, tt: Tensor,
-                 extra: list[Tensor], flow: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        def step(
+            i: int,
+            w0: Tensor,
+            w1: Tensor,
+            e0: Tensor | None,
+            e1: Tensor | None,
+            tt: Tensor,
+            extra: list[Tensor],
+            flow: Tensor | None,
+        ) -> tuple[Tensor, Tensor, Tensor]:
             parts = [w0, w1] + ([e0, e1] if e0 is not None and e1 is not None else []) + [tt] + extra
             return blocks[i](torch.cat(parts, 1), flow, scales[i])
 

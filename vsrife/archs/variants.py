@@ -159,8 +159,14 @@ _V420 = V4Config((384, 192, 96, 48), _L4, encoder=_HEAD8)
 def _feedback(channels: tuple[int, ...], levels: tuple[float, ...], encoder: EncoderConfig) -> V4Config:
     """4.21+: every block also emits 8 feature channels that the next block takes as input; the
     reference offers no ensemble for these."""
-    return V4Config(channels, levels, BlockConfig(out=FLOW + MASK + FEEDBACK), encoder=encoder,
-                    feedback=FEEDBACK, ensemble_supported=False)
+    return V4Config(
+        channels,
+        levels,
+        BlockConfig(out=FLOW + MASK + FEEDBACK),
+        encoder=encoder,
+        feedback=FEEDBACK,
+        ensemble_supported=False,
+    )
 
 
 _V421 = _feedback((256, 192, 96, 48), _L4, _HEAD8)

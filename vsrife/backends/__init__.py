@@ -34,6 +34,7 @@ TOLERANCE = 0.05
 """A pixel disagrees when it lies this far (0..1) outside the range of the other warped frame's 3 x 3
 neighbourhood around it, after brightness matching."""
 
+
 @dataclass(frozen=True)
 class Target:
     """What a backend is built for."""
@@ -102,8 +103,9 @@ class Interpolator(nn.Module):
     def network(self) -> Network:
         return self.net  # type: ignore[return-value]  # every architecture module builds a Network
 
-    def forward(self, img0: Tensor, img1: Tensor, timestep: Tensor, feat0: Tensor | None = None,
-                feat1: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, img0: Tensor, img1: Tensor, timestep: Tensor, feat0: Tensor | None = None, feat1: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         spec, tg = self.target.spec, self.target
         t: float | Tensor = timestep if spec.arbitrary_timestep else 0.5
         fused = self.network.fused(img0, img1, t, self.warp, tg.scale, feat0, feat1, tg.ensemble)
@@ -125,8 +127,9 @@ class Backend(Protocol):
     def encode(self, img: Tensor) -> Tensor:
         """Per-frame features (models with an encoder)."""
 
-    def interpolate(self, img0: Tensor, img1: Tensor, t: float, feat0: Tensor | None,
-                    feat1: Tensor | None) -> tuple[Tensor, Tensor]:
+    def interpolate(
+        self, img0: Tensor, img1: Tensor, t: float, feat0: Tensor | None, feat1: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
         """(frame, evidence) at ``t``; inputs are padded tensors on the target device."""
 
 
@@ -149,7 +152,9 @@ def choose(requested: str | None, spec: ModelSpec, device: torch.device) -> str:
         if device.type != "cpu":
             raise ValueError("the OpenVINO backend runs on the CPU; use device='cpu' or backend='torch'")
         if not spec.exportable:
-            raise ValueError(f"model {spec.name!r} has a data-dependent branch and cannot be exported; use backend='torch'")
+            raise ValueError(
+                f"model {spec.name!r} has a data-dependent branch and cannot be exported; use backend='torch'"
+            )
         if not openvino_available():
             raise ValueError("the OpenVINO backend needs the 'openvino' package: pip install openvino")
         return "openvino"
@@ -188,8 +193,12 @@ def build(name: str, net: nn.Module, target: Target, warp: Warp, fallback: bool 
         except Exception as e:
             if not fallback:
                 raise
-            log.warning("RIFE: the OpenVINO backend is not available for %s (%s: %s); using torch",
-                        target.spec.name, type(e).__name__, e)
+            log.warning(
+                "RIFE: the OpenVINO backend is not available for %s (%s: %s); using torch",
+                target.spec.name,
+                type(e).__name__,
+                e,
+            )
     from .torch_eager import TorchBackend
 
     return TorchBackend(net, target, warp)

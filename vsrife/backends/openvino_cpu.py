@@ -124,9 +124,16 @@ def cache_key(net: nn.Module, target: Target) -> str:
     import openvino as ov
 
     parts = {
-        "vsrife": __version__, "graph": GRAPH_VERSION, "openvino": ov.get_version(), "torch": torch.__version__,
-        "model": target.spec.name, "weights": _weights_digest(net), "padded": list(target.padded),
-        "valid": [target.height, target.width], "scale": target.scale, "ensemble": target.ensemble,
+        "vsrife": __version__,
+        "graph": GRAPH_VERSION,
+        "openvino": ov.get_version(),
+        "torch": torch.__version__,
+        "model": target.spec.name,
+        "weights": _weights_digest(net),
+        "padded": list(target.padded),
+        "valid": [target.height, target.width],
+        "scale": target.scale,
+        "ensemble": target.ensemble,
         "precision": target.precision,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
@@ -135,8 +142,9 @@ def cache_key(net: nn.Module, target: Target) -> str:
 class OpenVINOBackend:
     name = "openvino"
 
-    def __init__(self, net: nn.Module, target: Target, warp: Warp, cache: Path | None = None,
-                 threads: int | None = None) -> None:
+    def __init__(
+        self, net: nn.Module, target: Target, warp: Warp, cache: Path | None = None, threads: int | None = None
+    ) -> None:
         import openvino as ov
 
         self.target = target
@@ -145,7 +153,8 @@ class OpenVINOBackend:
         root = cache or compiled_dir()
         self.entry = root / cache_key(net, target)
         self.properties: dict[str, Any] = {
-            "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
+            "PERFORMANCE_HINT": "LATENCY",
+            "NUM_STREAMS": 1,
             "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
             "INFERENCE_PRECISION_HINT": "bf16" if target.precision == "bf16" else "f32",
             "CACHE_DIR": str(root / "blobs"),
@@ -153,7 +162,9 @@ class OpenVINOBackend:
         self._lock = threading.Lock()
         graph = Interpolator(net, target, warp)
         self.step = self._compiled("step", lambda: self._convert_step(graph))
-        self.encoder = self._compiled("encoder", lambda: self._convert_encoder(net)) if target.spec.has_encoder else None
+        self.encoder = (
+            self._compiled("encoder", lambda: self._convert_encoder(net)) if target.spec.has_encoder else None
+        )
         self._step_request = self.step.create_infer_request()
         self._enc_request = self.encoder.create_infer_request() if self.encoder is not None else None
 
@@ -218,9 +229,16 @@ class OpenVINOBackend:
         model = convert()
         # run what later starts will read (the same graph, the same output)
         compiled = self.core.compile_model(str(xml) if self._store(name, model, ov) else model, "CPU", self.properties)
-        log.info("RIFE: converted %s for OpenVINO (%s, %dx%d, %s) in %.1f s; cached in %s", self.target.spec.name,
-                 name, self.target.padded[1], self.target.padded[0], self.target.precision,
-                 time.perf_counter() - start, self.entry)
+        log.info(
+            "RIFE: converted %s for OpenVINO (%s, %dx%d, %s) in %.1f s; cached in %s",
+            self.target.spec.name,
+            name,
+            self.target.padded[1],
+            self.target.padded[0],
+            self.target.precision,
+            time.perf_counter() - start,
+            self.entry,
+        )
         return compiled
 
     def _store(self, name: str, model: Any, ov: Any) -> bool:
@@ -264,8 +282,9 @@ class OpenVINOBackend:
         self._enc_request.infer([img.numpy()])
         return torch.from_numpy(self._enc_request.get_output_tensor(0).data.copy())
 
-    def interpolate(self, img0: Tensor, img1: Tensor, t: float, feat0: Tensor | None,
-                    feat1: Tensor | None) -> tuple[Tensor, Tensor]:
+    def interpolate(
+        self, img0: Tensor, img1: Tensor, t: float, feat0: Tensor | None, feat1: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
         inputs = [img0.numpy(), img1.numpy()]
         if self.target.spec.arbitrary_timestep:
             inputs.append(np.full((1, 1, 1, 1), t, np.float32))

@@ -33,8 +33,9 @@ class PinnedPool:
     """Reusable page-locked host buffers of one shape. A buffer goes back to the pool with the CUDA
     event of the copy that reads it, and is handed out again only once that copy has finished."""
 
-    def __init__(self, shape: tuple[int, ...], dtype: torch.dtype, alloc: Callable[[], Tensor] | None = None,
-                 limit: int = 8) -> None:
+    def __init__(
+        self, shape: tuple[int, ...], dtype: torch.dtype, alloc: Callable[[], Tensor] | None = None, limit: int = 8
+    ) -> None:
         self._alloc = alloc or (lambda: torch.empty(shape, dtype=dtype, pin_memory=True))
         self._free: list[tuple[Tensor, Any]] = []
         self._lock = threading.Lock()
@@ -143,8 +144,9 @@ class TorchBackend:
             assert feat is not None
             return feat
 
-    def interpolate(self, img0: Tensor, img1: Tensor, t: float, feat0: Tensor | None,
-                    feat1: Tensor | None) -> tuple[Tensor, Tensor]:
+    def interpolate(
+        self, img0: Tensor, img1: Tensor, t: float, feat0: Tensor | None, feat1: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
         with self._context():
             timestep = torch.full((1, 1, 1, 1), t, device=self.target.device, dtype=self.dtype)
             frame, ev = self.graph(img0, img1, timestep, feat0, feat1)

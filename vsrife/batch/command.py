@@ -52,10 +52,18 @@ def settings_of(args: argparse.Namespace) -> job.Settings:
     if threads is None:
         local = args.address is None
         threads = max(1, (os.cpu_count() or 1) // args.workers) if args.workers and local else 1
-    return job.Settings(workers=args.workers, threads=threads, chunk_seconds=args.chunk_seconds, retries=args.retries,
-                        address=args.address, use_ray=False if args.no_ray else None, keep_parts=args.keep_parts,
-                        sc_threshold=args.sc_threshold if args.sc_threshold is not None else _default_threshold(),
-                        progress=args.progress, progress_interval=args.progress_interval)
+    return job.Settings(
+        workers=args.workers,
+        threads=threads,
+        chunk_seconds=args.chunk_seconds,
+        retries=args.retries,
+        address=args.address,
+        use_ray=False if args.no_ray else None,
+        keep_parts=args.keep_parts,
+        sc_threshold=args.sc_threshold if args.sc_threshold is not None else _default_threshold(),
+        progress=args.progress,
+        progress_interval=args.progress_interval,
+    )
 
 
 def _outcome(files: list[job.FileJob]) -> int:
@@ -106,8 +114,9 @@ def batch_command(args: argparse.Namespace, plan_file: PlanFile) -> int:
         if output.exists() and not args.overwrite:
             print(f"vsrife: {output} exists; skipping {source} (--overwrite to redo it)", file=sys.stderr)
             continue
-        plans.append(plan_file(argparse.Namespace(**{**vars(args), "input": str(source), "output": str(output),
-                                                     "size": None})))
+        plans.append(
+            plan_file(argparse.Namespace(**{**vars(args), "input": str(source), "output": str(output), "size": None}))
+        )
     if not plans:
         print("vsrife: nothing to do", file=sys.stderr)
         return 0

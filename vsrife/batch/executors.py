@@ -126,8 +126,9 @@ class LocalExecutor:
                     job, tries = todo.popleft()
                 outcome = self._attempt(job, board, running, stop, number)
                 if isinstance(outcome, CliError) and outcome.killed and tries < self.retries and not stop.is_set():
-                    logging.getLogger("vsrife").warning("vsrife: chunk %d of input %d: %s; running it again",
-                                                        job.chunk.index, job.file + 1, outcome)
+                    logging.getLogger("vsrife").warning(
+                        "vsrife: chunk %d of input %d: %s; running it again", job.chunk.index, job.file + 1, outcome
+                    )
                     with lock:
                         todo.appendleft((job, tries + 1))
                     continue
@@ -156,11 +157,22 @@ class LocalExecutor:
             for t in threads:
                 t.join(timeout=30)
 
-    def _attempt(self, job: ChunkJob, board: Board, running: dict[tuple[int, int], subprocess.Popen[bytes]],
-                 stop: threading.Event, slot: int) -> ChunkResult | CliError:
+    def _attempt(
+        self,
+        job: ChunkJob,
+        board: Board,
+        running: dict[tuple[int, int], subprocess.Popen[bytes]],
+        stop: threading.Event,
+        slot: int,
+    ) -> ChunkResult | CliError:
         key = (job.file, job.chunk.index)
-        proc = subprocess.Popen([sys.executable, "-m", "vsrife.batch.worker"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **dict(job.env)})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vsrife.batch.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **dict(job.env)},
+        )
         running[key] = proc
         result: list[ChunkResult] = []
         errors: deque[str] = deque(maxlen=20)
@@ -193,11 +205,16 @@ class LocalExecutor:
         board.finish(job.file, job.chunk.index)
         if rc == 0 and result:
             return result[0]
-        message = next((ln.removeprefix("vsrife: ") for ln in reversed(errors) if ln.startswith("vsrife: ")),
-                       errors[-1] if errors else "no message")
+        message = next(
+            (ln.removeprefix("vsrife: ") for ln in reversed(errors) if ln.startswith("vsrife: ")),
+            errors[-1] if errors else "no message",
+        )
         if rc < 0 or rc == EXIT_RETRY:
-            return CliError(f"worker {'killed by signal ' + str(-rc) if rc < 0 else 'tool killed'}: {message}",
-                            EXIT_FAILED, killed=not stop.is_set())
+            return CliError(
+                f"worker {'killed by signal ' + str(-rc) if rc < 0 else 'tool killed'}: {message}",
+                EXIT_FAILED,
+                killed=not stop.is_set(),
+            )
         return CliError(message, rc if rc > 0 else EXIT_FAILED)
 
 
@@ -230,8 +247,12 @@ def ray_chunk(job: ChunkJob, model_bytes: bytes | None, board: Any) -> ChunkResu
     """The Ray task: one chunk, reported to the ``board`` actor."""
     board.start.remote(job.file, job.chunk.index, worker_name())
     try:
-        result = run_chunk(job, lambda d, t: board.progress.remote(job.file, job.chunk.index, d, t), model_bytes,
-                           lambda text: board.note.remote(text))
+        result = run_chunk(
+            job,
+            lambda d, t: board.progress.remote(job.file, job.chunk.index, d, t),
+            model_bytes,
+            lambda text: board.note.remote(text),
+        )
     except CliError as e:
         if e.killed:
             raise RetryChunk(str(e)) from None
@@ -251,8 +272,15 @@ class RayExecutor:
 
     name = "Ray"
 
-    def __init__(self, workers: int | None, threads: int, retries: int, address: str | None, gpus: float = 0,
-                 model_file: str | None = None) -> None:
+    def __init__(
+        self,
+        workers: int | None,
+        threads: int,
+        retries: int,
+        address: str | None,
+        gpus: float = 0,
+        model_file: str | None = None,
+    ) -> None:
         self.workers = workers
         self.threads = threads
         self.retries = retries
@@ -299,8 +327,9 @@ class RayExecutor:
 
     def _run(self, ray: Any, jobs: Sequence[ChunkJob], hooks: Hooks) -> None:
         board = ray.remote(num_cpus=0)(Board).remote()
-        task = ray.remote(ray_chunk).options(num_cpus=self.threads, num_gpus=self.gpus, max_retries=self.retries,
-                                             retry_exceptions=[RetryChunk])
+        task = ray.remote(ray_chunk).options(
+            num_cpus=self.threads, num_gpus=self.gpus, max_retries=self.retries, retry_exceptions=[RetryChunk]
+        )
         model = None
         if self.model_file and any(j.model_sha256 for j in jobs):
             with open(self.model_file, "rb") as f:
@@ -336,11 +365,15 @@ class RayExecutor:
             cause = getattr(e, "cause", None)
             if isinstance(cause, ChunkFailed):
                 return CliError(cause.message, cause.code)
-            return CliError(f"{type(cause or e).__name__}: {str(cause or e).strip().splitlines()[-1]} "
-                            f"(after {self.retries} retries)", EXIT_FAILED)
+            return CliError(
+                f"{type(cause or e).__name__}: {str(cause or e).strip().splitlines()[-1]} "
+                f"(after {self.retries} retries)",
+                EXIT_FAILED,
+            )
         except ray.exceptions.RayError as e:  # the worker died and the retries are spent
-            return CliError(f"{type(e).__name__} after {self.retries} retries: {str(e).strip().splitlines()[0]}",
-                            EXIT_FAILED)
+            return CliError(
+                f"{type(e).__name__} after {self.retries} retries: {str(e).strip().splitlines()[0]}", EXIT_FAILED
+            )
 
 
 def have_ray(address: str | None, use_ray: bool | None) -> bool:
@@ -355,8 +388,15 @@ def have_ray(address: str | None, use_ray: bool | None) -> bool:
     return installed and use_ray is not False
 
 
-def choose(workers: int | None, threads: int, retries: int, address: str | None, use_ray: bool | None,
-           gpus: float = 0, model_file: str | None = None) -> Executor:
+def choose(
+    workers: int | None,
+    threads: int,
+    retries: int,
+    address: str | None,
+    use_ray: bool | None,
+    gpus: float = 0,
+    model_file: str | None = None,
+) -> Executor:
     """Ray where it is installed (or asked for), else local worker processes."""
     if have_ray(address, use_ray):
         return RayExecutor(workers, threads, retries, address, gpus, model_file)

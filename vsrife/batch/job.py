@@ -95,8 +95,10 @@ def work_dir(output: Path) -> Path:
 
 def refuse_unsplittable(rife: dict[str, Any]) -> None:
     if rife.get("held_frames"):
-        raise CliError("--held-frames needs the whole clip's timing and cannot be split into chunks; "
-                       "run without --workers", EXIT_USAGE)
+        raise CliError(
+            "--held-frames needs the whole clip's timing and cannot be split into chunks; run without --workers",
+            EXIT_USAGE,
+        )
 
 
 # ------------------------------------------------------------------------------------ checks
@@ -109,14 +111,23 @@ def dry_run_parts(plan: Plan, threads: int) -> None:
     with tempfile.TemporaryDirectory(prefix="vsrife-check-") as tmp:
         part = Path(tmp) / f"part{PART_SUFFIX}"
         pattern = ["-f", "lavfi", "-i", "color=c=gray:s=64x64:r=25:d=0.2"]
-        part_plan = replace(plan, source=None, info=None, output=part,
-                            encoder_options=(*plan.encoder_options, "-threads", str(threads)))
-        _ffmpeg(ffmpeg_command(part_plan, pattern, part, colour={"range": 1}, duration=0.2), "ffmpeg rejects these settings")
+        part_plan = replace(
+            plan, source=None, info=None, output=part, encoder_options=(*plan.encoder_options, "-threads", str(threads))
+        )
+        _ffmpeg(
+            ffmpeg_command(part_plan, pattern, part, colour={"range": 1}, duration=0.2), "ffmpeg rejects these settings"
+        )
         final = Path(tmp) / f"check{plan.output.suffix}"
-        copy = replace(plan, encoder="copy", encoder_options=tuple(copy_tags({"range": 1})),
-                       ffmpeg_args=join_options(plan.ffmpeg_args))
-        _ffmpeg(ffmpeg_command(copy, ["-i", str(part)], final, duration=0.2, read_limit=0.5),
-                f"ffmpeg cannot put the parts into {plan.output.suffix}")
+        copy = replace(
+            plan,
+            encoder="copy",
+            encoder_options=tuple(copy_tags({"range": 1})),
+            ffmpeg_args=join_options(plan.ffmpeg_args),
+        )
+        _ffmpeg(
+            ffmpeg_command(copy, ["-i", str(part)], final, duration=0.2, read_limit=0.5),
+            f"ffmpeg cannot put the parts into {plan.output.suffix}",
+        )
 
 
 def _ffmpeg(cmd: list[str], what: str, code: int = EXIT_USAGE) -> None:
@@ -134,12 +145,21 @@ def _ffmpeg(cmd: list[str], what: str, code: int = EXIT_USAGE) -> None:
 def _key(plan: Plan, facts: Facts, threads: int) -> str:
     source = plan.source
     st = source.stat() if source is not None else None
-    return settings_key({
-        "vsrife": __version__, "source": str(source), "size": st.st_size if st else None,
-        "mtime_ns": st.st_mtime_ns if st else None, "script": plan.script_args, "encoder": plan.encoder,
-        "options": plan.encoder_options, "extra": plan.ffmpeg_args, "threads": threads,
-        "chunks": [(c.start, c.end) for c in facts.chunks], "env": _forwarded_env(),
-    })
+    return settings_key(
+        {
+            "vsrife": __version__,
+            "source": str(source),
+            "size": st.st_size if st else None,
+            "mtime_ns": st.st_mtime_ns if st else None,
+            "script": plan.script_args,
+            "encoder": plan.encoder,
+            "options": plan.encoder_options,
+            "extra": plan.ffmpeg_args,
+            "threads": threads,
+            "chunks": [(c.start, c.end) for c in facts.chunks],
+            "env": _forwarded_env(),
+        }
+    )
 
 
 def _forwarded_env() -> tuple[tuple[str, str], ...]:
@@ -178,10 +198,23 @@ def chunk_jobs(fj: FileJob, settings: Settings, token: str) -> list[ChunkJob]:
     rife = plan.script_args["rife"]
     script = {k: v for k, v in plan.script_args.items() if k in ("source", "frames", "rife")}
     first = fj.facts.chunks[0]
-    template = ChunkJob(file=fj.index, chunk=first, script_args=script, encoder=plan.encoder,
-                        encoder_options=plan.encoder_options, ffmpeg_args=plan.ffmpeg_args, threads=settings.threads,
-                        work_dir=str(fj.work), token=token, part=part_name(first), key=fj.manifest.key,
-                        warm=_warm(rife), model_sha256=_model_sha(rife), env=_forwarded_env(), verbose=plan.verbose)
+    template = ChunkJob(
+        file=fj.index,
+        chunk=first,
+        script_args=script,
+        encoder=plan.encoder,
+        encoder_options=plan.encoder_options,
+        ffmpeg_args=plan.ffmpeg_args,
+        threads=settings.threads,
+        work_dir=str(fj.work),
+        token=token,
+        part=part_name(first),
+        key=fj.manifest.key,
+        warm=_warm(rife),
+        model_sha256=_model_sha(rife),
+        env=_forwarded_env(),
+        verbose=plan.verbose,
+    )
     return [replace(template, chunk=c, part=part_name(c)) for c in fj.manifest.missing()]
 
 
@@ -206,7 +239,6 @@ def join_options(extra: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-
 def join(fj: FileJob) -> Result:
     """The output from the parts (in order) and the source's other streams; renamed into place only
     when ffmpeg succeeded."""
@@ -217,8 +249,12 @@ def join(fj: FileJob) -> Result:
         lines += [f"file {part_name(c)}", f"duration {float(Fraction(c.frames) / fps):.9f}"]
     listing.write_text("\n".join(lines) + "\n")
     probe = dict(fj.manifest.done[0]["probe"])
-    plan = replace(fj.plan, encoder="copy", encoder_options=tuple(copy_tags(probe.get("colour", {}))),
-                   ffmpeg_args=join_options(fj.plan.ffmpeg_args))
+    plan = replace(
+        fj.plan,
+        encoder="copy",
+        encoder_options=tuple(copy_tags(probe.get("colour", {}))),
+        ffmpeg_args=join_options(fj.plan.ffmpeg_args),
+    )
     duration = float(Fraction(fj.total) / fps) if plan.duration_limited else None
     tmp = temp_output(plan.output)
     try:
@@ -274,12 +310,14 @@ class Driver:
         fj = self.files[job.file]
         if fj.error is None:
             fj.error = error
-            self.progress.write(f"vsrife: {fj.plan.source}: chunk {job.chunk.index} (source frames "
-                                f"{job.chunk.start}-{job.chunk.stop - 1}) failed: {error}")
+            self.progress.write(
+                f"vsrife: {fj.plan.source}: chunk {job.chunk.index} (source frames "
+                f"{job.chunk.start}-{job.chunk.stop - 1}) failed: {error}"
+            )
 
     def tick(self, view: executors.View) -> None:
         self.board = view.attempts
-        for text in view.notes[self.shown_notes:]:
+        for text in view.notes[self.shown_notes :]:
             self.progress.write(text)
         self.shown_notes = len(view.notes)
         self._show()
@@ -287,7 +325,9 @@ class Driver:
     def _show(self) -> None:
         board = self.board
         running = {k: a for k, a in board.items() if not a.finished and k[1] not in self.files[k[0]].manifest.done}
-        now = self.done_frames() + sum(min(a.done, self.files[f].facts.chunks[i].frames) for (f, i), a in running.items())
+        now = self.done_frames() + sum(
+            min(a.done, self.files[f].facts.chunks[i].frames) for (f, i), a in running.items()
+        )
         self.progress.update(min(now, self.total), self.total, self._detail(running))
 
     def _detail(self, running: dict[tuple[int, int], executors.Attempt], limit: int = 8) -> str:
@@ -345,12 +385,16 @@ def run(plans: Sequence[Plan], settings: Settings, log: IO[str] | None = None) -
         jobs += chunk_jobs(fj, settings, token)
     model_file = next((str(p.script_args["rife"]["model"]) for p in plans if _model_sha(p.script_args["rife"])), None)
     gpus = 1.0 if str(plans[0].script_args["rife"].get("device") or "").startswith("cuda") else 0.0
-    executor = executors.choose(settings.workers, settings.threads, settings.retries, settings.address,
-                                settings.use_ray, gpus, model_file)
+    executor = executors.choose(
+        settings.workers, settings.threads, settings.retries, settings.address, settings.use_ray, gpus, model_file
+    )
     todo = sum(len(f.manifest.missing()) for f in files)
-    print(f"vsrife: {todo} chunk(s) of {sum(len(f.facts.chunks) for f in files)} to compute "
-          f"({sum(f.total for f in files)} output frames in {len(files)} file(s)), on {executor.name}, "
-          f"{settings.threads} thread(s) per worker", file=log)
+    print(
+        f"vsrife: {todo} chunk(s) of {sum(len(f.facts.chunks) for f in files)} to compute "
+        f"({sum(f.total for f in files)} output frames in {len(files)} file(s)), on {executor.name}, "
+        f"{settings.threads} thread(s) per worker",
+        file=log,
+    )
     progress = Progress(settings.progress, settings.progress_interval, log)
     driver = Driver(files, progress, secrets.token_hex(8), settings.keep_parts)
     try:
@@ -362,8 +406,11 @@ def run(plans: Sequence[Plan], settings: Settings, log: IO[str] | None = None) -
         with contextlib.suppress(Exception):
             progress.close()
         if kept:
-            print(f"vsrife: {kept} finished chunk(s) kept in {', '.join(str(f.work) for f in files if f.result is None)}; "
-                  "run the same command again to resume", file=log)
+            print(
+                f"vsrife: {kept} finished chunk(s) kept in {', '.join(str(f.work) for f in files if f.result is None)}; "
+                "run the same command again to resume",
+                file=log,
+            )
         raise
     finally:
         progress.close()

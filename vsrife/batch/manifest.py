@@ -59,8 +59,12 @@ class Manifest:
         for entry in data.get("done", []):
             index = int(entry["index"])
             part = directory / str(entry["file"])
-            if (index < len(chunks) and part.is_file() and part.stat().st_size == entry["size"]
-                    and sha256_file(part) == entry["sha256"]):
+            if (
+                index < len(chunks)
+                and part.is_file()
+                and part.stat().st_size == entry["size"]
+                and sha256_file(part) == entry["sha256"]
+            ):
                 fresh.done[index] = entry
         return fresh, f"{len(fresh.done)} of {len(chunks)} chunks already done"
 
@@ -73,8 +77,12 @@ class Manifest:
         return [c for c in self.chunks if c.index not in self.done]
 
     def save(self) -> None:
-        data = {"version": VERSION, "key": self.key, "chunks": [asdict(c) for c in self.chunks],
-                "done": [self.done[i] for i in sorted(self.done)]}
+        data = {
+            "version": VERSION,
+            "key": self.key,
+            "chunks": [asdict(c) for c in self.chunks],
+            "done": [self.done[i] for i in sorted(self.done)],
+        }
         self.directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=self.directory)
         try:

@@ -54,16 +54,17 @@ def factor_of(rife: Mapping[str, Any], fps: Fraction) -> Fraction:
     return Fraction(rife.get("multi", 2))
 
 
-def analyse(path: Path, limit: int | None, rife: Mapping[str, Any], chunk_seconds: float,
-            threshold: float) -> Facts:
+def analyse(path: Path, limit: int | None, rife: Mapping[str, Any], chunk_seconds: float, threshold: float) -> Facts:
     """Open ``path``, plan its chunks (scene cuts near each split point moved onto) and the
     bisection depth."""
     from ..timing import Rate, make_plan
 
     clip = open_clip(path)
     if clip.fps.numerator == 0:
-        raise CliError(f"{path}: variable frame rate (BestSource reports fps 0): batch mode splits constant-rate "
-                       "sources only; run without --workers")
+        raise CliError(
+            f"{path}: variable frame rate (BestSource reports fps 0): batch mode splits constant-rate "
+            "sources only; run without --workers"
+        )
     if limit:
         clip = clip[: min(limit, clip.num_frames)]
     n, fps = clip.num_frames, Fraction(clip.fps.numerator, clip.fps.denominator)

