@@ -261,3 +261,12 @@ def test_random_arguments_give_a_rife_error_or_a_clip(kwargs: dict, models: dict
         return
     assert isinstance(out, vs.VideoNode) and out.num_frames >= 1
     out.get_frame(min(1, out.num_frames - 1))  # and it renders
+
+
+def test_every_rife_parameter_reaches_the_validation_layer() -> None:
+    import inspect
+
+    from vsrife import validate
+
+    # RIFE() hands its locals() to validate.options by name: the two signatures must list the same names
+    assert list(inspect.signature(vsrife.RIFE).parameters) == list(inspect.signature(validate.options).parameters)

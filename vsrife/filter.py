@@ -98,26 +98,8 @@ def RIFE(
                         interpolate across the real motion interval instead (one pass first).
     :param held_threshold: Mean absolute luma difference (0..1) below which a frame counts as a repeat.
     """
-    opts = validate.options(
-        clip,
-        multi,
-        factor_num,
-        factor_den,
-        fps_num,
-        fps_den,
-        model,
-        scale,
-        device,
-        backend,
-        precision,
-        sc,
-        sc_threshold,
-        bisect_depth,
-        ensemble,
-        timecodes,
-        held_frames,
-        held_threshold,
-    )
+    # every parameter, by name, to the one validation layer (locals() holds nothing else yet)
+    opts = validate.options(**locals())
     ckpt, plan = _prepare(opts)
     work = WorkFormat.of(plan.source)
     engine = _engine(opts, ckpt, plan, work)

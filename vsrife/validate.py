@@ -219,6 +219,7 @@ class Options:
 
 
 def options(
+    *,
     clip: object,
     multi: object,
     factor_num: object,
