@@ -1,6 +1,7 @@
 """Test layers (markers, see pyproject.toml): ``unit`` pure functions; ``graph`` VapourSynth graphs
 with random weights; ``network`` real weights or reference-code parity; ``e2e`` vspipe, ffmpeg and
-the command line in subprocesses. ``slow`` and ``gpu`` tests run only when asked for / possible."""
+the command line in subprocesses. ``gpu`` tests run only where CUDA is available. Every test guards
+correctness and runs by default: long checks (scene, adaptation, speed) live in ``scripts/``."""
 
 from __future__ import annotations
 
@@ -19,18 +20,11 @@ from helpers import random_state, save_state
 _LAYERS = ("unit", "graph", "network", "e2e")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    skip_slow = pytest.mark.skip(reason="slow: run with --runslow")
     skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
     for item in items:
         if not any(layer in item.keywords for layer in _LAYERS):
             raise pytest.UsageError(f"{item.nodeid} has no layer marker ({', '.join(_LAYERS)})")
-        if "slow" in item.keywords and not config.getoption("--runslow"):
-            item.add_marker(skip_slow)
         if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(skip_gpu)
 
