@@ -16,7 +16,6 @@ share every bisection step among the timesteps of a pair.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import queue
@@ -159,9 +158,8 @@ class HeapTrimmer:
 def _malloc_trim() -> Callable[[], object] | None:
     if os.environ.get("VSRIFE_HEAP_TRIM", "1") == "0" or not sys.platform.startswith("linux"):
         return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        fn = libc.malloc_trim
+    try:  # the symbols already loaded into the process (glibc's among them): no library search, no subprocess
+        fn = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
         return None
     fn.argtypes = [ctypes.c_size_t]
