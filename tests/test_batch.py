@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from vsrife import cli, encode
 from vsrife.batch import chunks, executors, job
 
-from helpers import random_clip, random_state, same_frames, save_state
+from helpers import interruptible, random_clip, random_state, same_frames, save_state
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 RATE = "24000/1001"
@@ -235,9 +235,14 @@ def reference(shots: Path, model_file: str, tmp_path_factory: pytest.TempPathFac
 def local_ray():
     import ray
 
+    env = dict(os.environ)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield ray
     ray.shutdown()
+    # ray.init sets RAY_* and PYTHONBREAKPOINT in this process's environment, which every later test
+    # in the same (xdist worker) process would hand to its vspipe and CLI children
+    os.environ.clear()
+    os.environ.update(env)
 
 
 def batch_args(model_file: str, *extra: str) -> list[str]:
@@ -370,7 +375,12 @@ def test_resume_computes_only_missing_chunks_and_local_workers_retry(
     ]  # 6 frames a chunk: 4 chunks
     env = {**os.environ, "VSRIFE_BACKEND": "torch"}
     first = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        interruptible(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # Ctrl-C once two chunks are finished

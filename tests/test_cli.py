@@ -23,7 +23,7 @@ import pytest
 
 from vsrife import cli, encode, store
 
-from helpers import footage
+from helpers import footage, interruptible
 
 pytestmark = pytest.mark.e2e
 
@@ -343,7 +343,7 @@ def test_interrupt_leaves_no_partial_or_replaced_output(
     out.write_bytes(b"previous")
     env = fake_vspipe(frames=400, delay=0.05)
     p = subprocess.Popen(
-        [*VSRIFE, "interpolate", "-o", str(out), "--progress", "plain", "--progress-interval", "0"],
+        interruptible([*VSRIFE, "interpolate", "-o", str(out), "--progress", "plain", "--progress-interval", "0"]),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
