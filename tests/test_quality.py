@@ -49,3 +49,22 @@ def test_quarter_timesteps_by_bisection(hdv3_path: str) -> None:
         rife = psnr(planes(out.get_frame(j)), truth)
         blend = psnr((1 - j / 4) * f0 + j / 4 * f1, truth)
         assert rife >= blend + 3.0, (j, rife, blend)
+
+
+@pytest.mark.parametrize(("bars", "backend"), [(0, "torch"), (24, "torch"), (40, "torch"), (40, None)])
+@pytest.mark.parametrize("model", ["hdv3", "4.25"])
+def test_cuts_of_a_letterboxed_film_are_cut_and_its_pan_is_not(
+    bars: int, backend: str | None, model: str, hdv3_path: str, v425_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # black bars above and below align perfectly whatever the picture does: counted as evidence, they
+    # made every cut of a letterboxed clip look explained (bars of a third of the frame hid all 5 of
+    # a real clip's cuts)
+    w, h = 192, 96
+    pan = [window(photo("astronaut"), 60 + 7 * k, 90, w, h) for k in range(3)]
+    other = [window(photo("coffee"), 100 + 3 * k, 80, w, h) for k in range(2)]
+    frames = [np.pad(f, ((0, 0), (bars, bars), (0, 0))) for f in pan + other]
+    if backend is None:  # the default backend and precision (OpenVINO, mixed bf16 on a bf16 CPU)
+        monkeypatch.delenv("VSRIFE_BACKEND")
+    out = vsrife.RIFE(clip_from_frames(frames), 2, model=model, sc=True, backend=backend)
+    cut = [out.get_frame(2 * k + 1).props["RifeSceneCut"] for k in range(len(frames) - 1)]
+    assert cut == [0, 0, 1, 0], cut

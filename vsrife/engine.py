@@ -233,7 +233,7 @@ class Result:
     frame: Tensor
     """The interpolated frame, padded, on the device."""
     evidence: Tensor
-    """1 x 4 on the CPU, see :func:`vsrife.backends.evidence`."""
+    """1 x 6 on the CPU, see :func:`vsrife.backends.evidence`."""
 
 
 class Engine:

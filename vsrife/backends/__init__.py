@@ -34,6 +34,13 @@ TOLERANCE = 0.05
 """A pixel disagrees when it lies this far (0..1) outside the range of the other warped frame's 3 x 3
 neighbourhood around it, after brightness matching."""
 
+FLAT = 0.02
+"""A pixel whose 3 x 3 range (0..1) is below this in both warped frames, and that agrees, has nothing
+to align: it says nothing about the pair."""
+
+TELLING = 0.25
+"""Blocks count in the percentiles when at least this share of their pixels has something to align."""
+
 
 @dataclass(frozen=True)
 class Target:
@@ -60,6 +67,23 @@ def _excess(x: Tensor, y: Tensor) -> Tensor:
     return (F.relu(x - hi) + F.relu(lo - x)).mean(1, keepdim=True)
 
 
+def _range3(x: Tensor) -> Tensor:
+    """max - min over each pixel's 3 x 3 neighbourhood (mean over channels): how much texture it has."""
+    return (F.max_pool2d(x, 3, 1, 1) + F.max_pool2d(-x, 3, 1, 1)).mean(1, keepdim=True)
+
+
+def _quantiles(values: Tensor, counted: Tensor, ps: Sequence[float]) -> list[Tensor]:
+    """The ``ps`` quantiles (lower, no interpolation) of the ``values`` where ``counted``, 0 where
+    none is; tensor operations only, so the graph stays static for export."""
+    ordered, _ = torch.sort(torch.where(counted, values, torch.full_like(values, 2.0)))  # left out: last
+    k = counted.sum()
+    out = []
+    for p in ps:
+        idx = torch.floor(p * (k - 1).clamp(min=0).float()).long().view(1)
+        out.append(torch.where(k > 0, torch.gather(ordered, 0, idx)[0], torch.zeros((), device=values.device)))
+    return out
+
+
 def evidence(fused: Fused, height: int, width: int) -> Tensor:
     """A 1 x 6 summary of how well the network explained the pair, over the frame (not the padding):
 
@@ -68,7 +92,12 @@ def evidence(fused: Fused, height: int, width: int) -> Tensor:
     * ``tolerant``: mean disagreement beyond the 3 x 3 neighbourhood range (see :func:`_excess`),
       the second frame's brightness matched to the first (a fade is no cut);
     * ``block10/25/50``: the 10th, 25th and 50th percentile over blocks (a grid of about 8 rows) of
-      the share of pixels disagreeing by more than :data:`TOLERANCE`.
+      the share of pixels disagreeing by more than :data:`TOLERANCE`. Blocks where fewer than
+      :data:`TELLING` of the pixels have anything to align (texture in either warped frame, see
+      :data:`FLAT`, or a disagreement) are left out: flat pixels agree whatever the pair is (black
+      bars of a letterboxed film, a clear sky), and counting their blocks hid every cut of a
+      letterboxed clip. (Dividing each block's share by its pixels with something to align was
+      measured too: it caught no more cuts and scored real fast motion up to 2.5 times higher.)
 
     On a cut nothing aligns: nearly every block disagrees. On fast motion the network may fail where
     something moves fast or is uncovered, but the rest of the frame aligns, so the low percentiles
@@ -81,10 +110,12 @@ def evidence(fused: Fused, height: int, width: int) -> Tensor:
     tol = 0.5 * (_excess(w0, w1) + _excess(w1, w0))
     # blocks of at least 8 x 8, but never more than the frame: a tiny frame is one block
     bs = min(max(8, min(height, width) // 8), height, width)
-    blocks = F.avg_pool2d((tol > TOLERANCE).float(), bs, bs, ceil_mode=False).flatten()
-    ordered, _ = torch.sort(blocks)
-    n = ordered.numel()
-    q = [ordered[min(n - 1, int(p * (n - 1)))] for p in (0.10, 0.25, 0.50)]
+    wrong = (tol > TOLERANCE).float()
+    # pixels with something to align: texture in either warped frame, or a disagreement
+    telling = torch.maximum((torch.maximum(_range3(w0), _range3(w1)) >= FLAT).float(), wrong)
+    told = F.avg_pool2d(telling, bs, bs, ceil_mode=False).flatten()
+    blocks = F.avg_pool2d(wrong, bs, bs, ceil_mode=False).flatten()
+    q = _quantiles(blocks, told >= TELLING, (0.10, 0.25, 0.50))
     return torch.stack((r.mean(), (r > 0.1).float().mean(), tol.mean(), *q)).view(1, len(EVIDENCE))
 
 

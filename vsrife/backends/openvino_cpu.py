@@ -40,7 +40,7 @@ from . import Interpolator, Target
 
 log = logging.getLogger("vsrife")
 
-GRAPH_VERSION = 2
+GRAPH_VERSION = 3
 """Bumped when the exported graph changes (inputs, outputs, evidence); part of the cache key."""
 
 TRUNK_PARTS = (".conv0", ".convblock", ".lastconv", ".conv1.", ".conv2.")
