@@ -200,6 +200,19 @@ def test_fixed_seed_is_deterministic(base_state, clip) -> None:
     assert one.losses != other.losses
 
 
+def test_the_moving_average_of_the_weights_is_what_is_kept(base_state, clip) -> None:
+    once = replace(FAST, steps=1, val_every=1, min_gain_db=-100.0)
+    plain = adapt_clip(clip, None, model=base_state, settings=replace(once, ema=0.0), progress=False)
+    averaged = adapt_clip(clip, None, model=base_state, settings=replace(once, ema=0.75), progress=False)
+    assert plain.kept == averaged.kept == "adapted" and plain.losses == averaged.losses  # the same step
+    base = network(base_state)
+    assert not same(averaged.state, plain.state)
+    for k, v in averaged.state.items():  # one step: a quarter of the way from the base to the trained
+        torch.testing.assert_close(v, 0.75 * base[k] + 0.25 * plain.state[k])
+    with pytest.raises(vs.Error, match=r"^RIFE: adapt: ema must be a number in \[0, 1\)"):
+        adapt_clip(clip, None, model=base_state, settings=replace(once, ema=1.0), progress=False)
+
+
 @pytest.mark.parametrize("lr", [0.0, 1.0])
 def test_guard_keeps_the_base_weights_when_training_does_not_help(lr: float, base_state, clip, tmp_path: Path) -> None:
     r = adapt_clip(clip, tmp_path / "w.safetensors", model=base_state, settings=replace(FAST, lr=lr), progress=False)

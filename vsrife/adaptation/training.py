@@ -24,7 +24,8 @@ t = 1/4, 1/2, 3/4 its mean sigmoid output is 0.31, 0.53, 0.70. Triplets of a con
 are at t = 1/2, so it is not used.
 
 Validation guard: the network is scored (PSNR of the middle frame on fixed crops of held-out
-triplets) before training and every ``val_every`` steps; the best weights are kept, training stops
+triplets) before training and every ``val_every`` steps, with a moving average of the weights in
+place when ``ema`` > 0 (the average is then what is kept); the best weights are kept, training stops
 early when validation stops improving, and the base weights are returned unless the best beats
 them by ``min_gain_db``.
 """
@@ -217,6 +218,9 @@ class TrainConfig:
     max_steps: int | None
     deadline: float
     """``time.perf_counter()`` value after which no further step starts."""
+    ema: float = 0.0
+    """Decay of an exponential moving average of the weights, which validation scores and the guard
+    keeps (0: the weights as trained)."""
 
 
 @dataclass
@@ -361,6 +365,24 @@ def train(
     opt = torch.optim.Adam(params, lr=cfg.lr)
     warps = _warp_cache(device)
     val_batches = [_to(b, device) for b in val_batches]
+    trained = [p for p in net.parameters() if p.requires_grad]
+    average = [p.detach().clone() for p in trained] if cfg.ema > 0 else None
+
+    def scored() -> tuple[float, dict[str, Tensor] | None]:
+        """Validation PSNR of the weights that would be kept (the average, if there is one) and,
+        with an average, its weights as a state dict."""
+        if average is None:
+            return validate(net, val_batches, warps), None
+        raw = [p.detach().clone() for p in trained]
+        with torch.no_grad():
+            for p, a in zip(trained, average):
+                p.copy_(a)
+            psnr = validate(net, val_batches, warps)
+            state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            for p, r in zip(trained, raw):
+                p.copy_(r)
+        return psnr, state
+
     start = time.perf_counter()
     base_psnr = validate(net, val_batches, warps)
     val_cost = time.perf_counter() - start
@@ -388,15 +410,23 @@ def train(
             if not math.isfinite(loss):
                 stopped = "diverged"
                 break
+            if average is not None:
+                with torch.no_grad():
+                    for a, p in zip(average, trained):
+                        a.lerp_(p, 1.0 - cfg.ema)
             last = step == cfg.max_steps or out_of_time()
             if step % cfg.val_every == 0 or last:
                 t1 = time.perf_counter()
-                psnr = validate(net, val_batches, warps)
+                psnr, averaged = scored()
                 val_cost = time.perf_counter() - t1
                 history.append((step, time.perf_counter() - start, psnr))
                 if psnr > best_psnr:
                     best_psnr, best_step, stale = psnr, step, 0
-                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                    best_state = (
+                        averaged
+                        if averaged is not None
+                        else {k: v.detach().clone() for k, v in net.state_dict().items()}
+                    )
                 else:
                     stale += 1
                 if stale >= cfg.patience:
