@@ -15,7 +15,7 @@ import vapoursynth as vs
 
 import vsrife
 from vsrife import registry
-from vsrife.backends import DEFAULT_ENV, choose
+from vsrife.backends import DEFAULT_ENV, _extremes3, choose
 from vsrife.synthetic import clip_from_frames, photo, window
 
 from helpers import assert_independent_of_threads_and_order, planes, psnr, random_clip, random_state
@@ -140,3 +140,13 @@ def test_one_inference_thread_that_stops_when_the_clip_is_freed() -> None:
     gc.collect()
     worker.join(10)
     assert not worker.is_alive()
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 1, 1), (1, 3, 2, 7), (1, 1, 17, 5), (1, 3, 48, 64)])
+def test_separable_3x3_extremes_equal_max_pooling(shape: tuple[int, ...]) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(sum(shape)))
+    hi, lo = _extremes3(x)
+    assert torch.equal(hi, F.max_pool2d(x, 3, 1, 1)) and torch.equal(lo, -F.max_pool2d(-x, 3, 1, 1))

@@ -59,17 +59,25 @@ class Target:
     ensemble: bool
 
 
-def _excess(x: Tensor, y: Tensor) -> Tensor:
+def _extremes3(x: Tensor) -> tuple[Tensor, Tensor]:
+    """max and min over each pixel's 3 x 3 neighbourhood, the frame's edge pixels repeated (the same
+    values as ``max_pool2d(x, 3, 1, 1)``, whose padding never wins). Separable, from shifted
+    slices: 3 x 3 ``max_pool2d`` at stride 1 took 93 ms on a 3-plane 1080p frame on 2 cores in
+    OpenVINO (112 ms in PyTorch), and the evidence needs it four to eight times per frame."""
+    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    a, b, c = p[..., :-2, :], p[..., 1:-1, :], p[..., 2:, :]
+    hi, lo = torch.maximum(torch.maximum(a, b), c), torch.minimum(torch.minimum(a, b), c)
+    hi = torch.maximum(torch.maximum(hi[..., :-2], hi[..., 1:-1]), hi[..., 2:])
+    lo = torch.minimum(torch.minimum(lo[..., :-2], lo[..., 1:-1]), lo[..., 2:])
+    return hi, lo
+
+
+def _excess(x: Tensor, y: Tensor, y_extremes: tuple[Tensor, Tensor]) -> Tensor:
     """How far each pixel of ``x`` lies outside the min..max of ``y``'s 3 x 3 neighbourhood (mean
-    over channels): sub-pixel misalignment costs nothing, different content does."""
-    hi = F.max_pool2d(y, 3, 1, 1)
-    lo = -F.max_pool2d(-y, 3, 1, 1)
+    over channels; ``y_extremes`` from :func:`_extremes3`): sub-pixel misalignment costs nothing,
+    different content does."""
+    hi, lo = y_extremes
     return (F.relu(x - hi) + F.relu(lo - x)).mean(1, keepdim=True)
-
-
-def _range3(x: Tensor) -> Tensor:
-    """max - min over each pixel's 3 x 3 neighbourhood (mean over channels): how much texture it has."""
-    return (F.max_pool2d(x, 3, 1, 1) + F.max_pool2d(-x, 3, 1, 1)).mean(1, keepdim=True)
 
 
 def _quantiles(values: Tensor, counted: Tensor, ps: Sequence[float]) -> list[Tensor]:
@@ -107,12 +115,14 @@ def evidence(fused: Fused, height: int, width: int) -> Tensor:
     r = (w0 - w1).abs().mean(1)
     gain = (w0.mean() / w1.mean().clamp(min=1e-4)).clamp(1 / 1.5, 1.5)
     w1 = w1 * gain
-    tol = 0.5 * (_excess(w0, w1) + _excess(w1, w0))
+    e0, e1 = _extremes3(w0), _extremes3(w1)
+    tol = 0.5 * (_excess(w0, w1, e1) + _excess(w1, w0, e0))
     # blocks of at least 8 x 8, but never more than the frame: a tiny frame is one block
     bs = min(max(8, min(height, width) // 8), height, width)
     wrong = (tol > TOLERANCE).float()
     # pixels with something to align: texture in either warped frame, or a disagreement
-    telling = torch.maximum((torch.maximum(_range3(w0), _range3(w1)) >= FLAT).float(), wrong)
+    texture = torch.maximum((e0[0] - e0[1]).mean(1, keepdim=True), (e1[0] - e1[1]).mean(1, keepdim=True))
+    telling = torch.maximum((texture >= FLAT).float(), wrong)
     told = F.avg_pool2d(telling, bs, bs, ceil_mode=False).flatten()
     blocks = F.avg_pool2d(wrong, bs, bs, ceil_mode=False).flatten()
     q = _quantiles(blocks, told >= TELLING, (0.10, 0.25, 0.50))
