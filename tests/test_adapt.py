@@ -86,7 +86,7 @@ def test_a_few_steps_lower_the_training_loss(base_state, clip) -> None:
             )
 
     before = loss()
-    cfg = training.TrainConfig(3e-4, 2, "hv", "lap", True, "fp32", 100, 100, 0.0, 0, 4, deadline=float("inf"))
+    cfg = training.TrainConfig(3e-4, 2, "hv", "lap", True, "fp32", 100, 100, 0.0, 0, 4, deadline=float("inf"), ema=0.0)
     out = training.train(base.net, base.teacher, [source], sel.train, fixed, cfg, torch.device("cpu"), progress=False)
     assert out.steps == 4
     after = loss()  # the network itself holds the last step's weights

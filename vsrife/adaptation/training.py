@@ -218,9 +218,9 @@ class TrainConfig:
     max_steps: int | None
     deadline: float
     """``time.perf_counter()`` value after which no further step starts."""
-    ema: float = 0.0
+    ema: float
     """Decay of an exponential moving average of the weights, which validation scores and the guard
-    keeps (0: the weights as trained)."""
+    keeps (0: the weights as trained); the default lives in ``AdaptSettings``."""
 
 
 @dataclass
