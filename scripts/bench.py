@@ -110,8 +110,11 @@ def reference(spec, sd: dict, ph: int, pw: int) -> Callable[[torch.Tensor, torch
 # --------------------------------------------------------------------------------------------- peers
 
 
-def exported(graph, examples: list[torch.Tensor], runtime: str, precision: str) -> Callable[[], object]:
-    """Our graph (same math as the reference) in ONNX Runtime or OpenVINO, one call."""
+def exported(
+    graph, examples: list[torch.Tensor], runtime: str, precision: str, converted: dict[str, object]
+) -> Callable[[], object]:
+    """Our graph (same math as the reference) in ONNX Runtime or OpenVINO, one call (``converted``
+    keeps the OpenVINO model for the next precision)."""
     examples = [x.detach().clone() for x in examples]
     arrays = [x.numpy() for x in examples]
     if runtime == "ort":
@@ -126,7 +129,9 @@ def exported(graph, examples: list[torch.Tensor], runtime: str, precision: str) 
         return lambda: sess.run(None, dict(zip(names, arrays)))
     import openvino as ov
 
-    model = ov.convert_model(graph, example_input=tuple(examples))
+    from vsrife.backends.openvino_cpu import convert
+
+    model = converted["ov"] = converted.get("ov") or convert(graph, examples)
     compiled = ov.Core().compile_model(
         model,
         "CPU",
@@ -205,10 +210,11 @@ def bench(args: argparse.Namespace, w: int, h: int) -> dict[str, float]:
 
     step = _Step(graph).eval()
     peers = (("ort f32", "ort", "f32"), ("ov f32", "ov", "f32"), ("ov bf16", "ov", "bf16"))
+    converted: dict[str, object] = {}
     for name, runtime, prec in peers:
         if name.replace(" ", "-") in skip or runtime in skip:
             continue
-        call = exported(step, examples, runtime, prec)
+        call = exported(step, examples, runtime, prec, converted)
         out[name] = timed(call, args.runs)
 
     name = backends.choose(args.backend, spec, cpu)

@@ -84,6 +84,23 @@ def native_bf16() -> bool:
     return "BF16" in [str(c) for c in caps]
 
 
+def convert(module: nn.Module, examples: Sequence[Tensor]) -> Any:
+    """``module`` as an OpenVINO model with the static shapes of ``examples``. Through the PyTorch
+    frontend itself, not ``ov.convert_model``: that one also runs OpenVINO's telemetry, which forks
+    dozens of processes from this (multi-threaded) one to contact a server (measured: 2.2 s of a
+    small benchmark run went to those forks)."""
+    from openvino.frontend import FrontEndManager
+    from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
+
+    with torch.no_grad():
+        frontend = FrontEndManager().load_by_framework("pytorch")
+        decoder = TorchScriptPythonDecoder(module.eval(), example_input=tuple(examples))  # must outlive convert()
+        model = frontend.convert(frontend.load(decoder))
+        del decoder
+    model.reshape({model.inputs[i]: list(x.shape) for i, x in enumerate(examples)})
+    return model
+
+
 class _Step(nn.Module):
     """Interpolator with positional inputs only (what the converter traces)."""
 
@@ -182,17 +199,7 @@ class OpenVINOBackend:
         return out
 
     def _convert(self, module: nn.Module, examples: Sequence[Tensor]) -> Any:
-        # the PyTorch frontend itself, not ov.convert_model: that one also runs OpenVINO's telemetry,
-        # which forks dozens of processes from this (multi-threaded) one to contact a server
-        from openvino.frontend import FrontEndManager
-        from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
-
-        with torch.no_grad():
-            frontend = FrontEndManager().load_by_framework("pytorch")
-            decoder = TorchScriptPythonDecoder(module.eval(), example_input=tuple(examples))  # must outlive convert()
-            model = frontend.convert(frontend.load(decoder))
-            del decoder
-        model.reshape({model.inputs[i]: list(x.shape) for i, x in enumerate(examples)})
+        model = convert(module, examples)
         if self.target.precision == "bf16":
             self._keep_flow_in_f32(model)
         return model
