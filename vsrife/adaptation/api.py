@@ -20,7 +20,7 @@ from torch import Tensor
 from ..scene import DEFAULT_THRESHOLD, HELD_THRESHOLD
 from . import triplets, weights
 from .defaults import DEFAULT_SECONDS
-from .training import TrainConfig, train
+from .training import SCHEDULES, TrainConfig, train
 from .weights import clip_fingerprint, read_metadata
 
 log = logging.getLogger("vsrife")
@@ -39,6 +39,9 @@ class AdaptSettings:
     steps: int | None = None
     """Stop after this many optimiser steps (None: only the budget and early stopping stop it)."""
     lr: float = 1e-5
+    schedule: str = "constant"
+    """How the learning rate moves: "constant", or "cosine": from ``lr`` down to 0 along a half
+    cosine over the training time (or over ``steps``, when they would end it first)."""
     batch: int = 4
     crop: int = 256
     """Training crop size, rounded down to the model's padding multiple (small frames: the whole frame)."""
@@ -91,6 +94,8 @@ class AdaptSettings:
             raise _error(f"adapt: steps must be None or an integer >= 0, got {self.steps!r}")
         for name in ("batch", "crop", "val_every", "patience", "max_triplets", "memory_mb", "val_crop"):
             positive(name, getattr(self, name))
+        if self.schedule not in SCHEDULES:
+            raise _error(f"adapt: schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or self.lr < 0:
             raise _error(f"adapt: lr must be a number >= 0, got {self.lr!r}")
         if isinstance(self.ema, bool) or not isinstance(self.ema, (int, float)) or not 0 <= self.ema < 1:
@@ -280,6 +285,7 @@ def _run(
         settings.steps,
         deadline=start + settings.seconds,
         ema=settings.ema,
+        schedule=settings.schedule,
     )
     with _all_cores(device):
         out = train(base.net, base.teacher, [src for src, _, _ in chosen], sel.train, val, cfg, device, progress)

@@ -221,6 +221,8 @@ class TrainConfig:
     ema: float
     """Decay of an exponential moving average of the weights, which validation scores and the guard
     keeps (0: the weights as trained); the default lives in ``AdaptSettings``."""
+    schedule: str
+    """The learning rate over training: "constant" or "cosine" (see :func:`learning_rate`)."""
 
 
 @dataclass
@@ -337,6 +339,17 @@ def _step(
     return float(loss.detach())
 
 
+SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(peak: float, schedule: str, progress: float) -> float:
+    """The learning rate once ``progress`` (0..1) of the training is done: ``peak`` throughout
+    ("constant"), or falling from ``peak`` to 0 along a half cosine ("cosine")."""
+    if schedule == "constant":
+        return peak
+    return peak * 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+
+
 def train(
     net: v4.IFNetV4,
     teacher_state: dict[str, Tensor] | None,
@@ -402,6 +415,11 @@ def train(
     try:
         while not out_of_time() and cfg.max_steps != 0:
             t0 = time.perf_counter()
+            done = (t0 - start) / max(cfg.deadline - start, 1e-6)
+            if cfg.max_steps:
+                done = max(done, step / cfg.max_steps)
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(cfg.lr, cfg.schedule, done)
             source = sources[step % len(sources)]  # the resolutions take turns
             loss = _step(net, teacher, opt, source, train_centres, cfg, rng, warps, device, autocast)
             step += 1
