@@ -131,7 +131,9 @@ def exported(
 
     from vsrife.backends.openvino_cpu import convert
 
-    model = converted["ov"] = converted.get("ov") or convert(graph, examples)
+    if "ov" not in converted:
+        converted["ov"] = convert(graph, examples)
+    model = converted["ov"]
     compiled = ov.Core().compile_model(
         model,
         "CPU",
