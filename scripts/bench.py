@@ -180,7 +180,8 @@ def bench(args: argparse.Namespace, w: int, h: int) -> dict[str, float]:
     import vsrife
     from vsrife import backends, loader
     from vsrife.archs.common import Warp
-    from vsrife.backends import Interpolator, Target
+    from vsrife.backends import Target
+    from vsrife.backends.graph import Interpolator
     from vsrife.engine import padded_size
     from vsrife.synthetic import clip_from_frames
 

@@ -15,7 +15,8 @@ import vapoursynth as vs
 
 import vsrife
 from vsrife import registry
-from vsrife.backends import DEFAULT_ENV, _extremes3, choose
+from vsrife.backends import DEFAULT_ENV, choose
+from vsrife.backends.graph import _extremes3
 from vsrife.synthetic import clip_from_frames, photo, window
 
 from helpers import assert_independent_of_threads_and_order, planes, psnr, random_clip, random_state
@@ -103,7 +104,7 @@ def test_compiled_graph_cache_hit_miss_invalidation_and_damage(
     assert "converted" not in log2 and np.array_equal(first, again)  # hit: read back, same output
     _, log3 = build(random_clip(3, 96, 48))  # another padded size: another graph
     assert "converted" in log3
-    monkeypatch.setattr("vsrife.backends.openvino_cpu.__version__", "999.0")  # a new vsrife never reads old graphs
+    monkeypatch.setattr("vsrife.backends.openvino_runtime.__version__", "999.0")  # a new vsrife never reads old graphs
     _, log4 = build()
     assert "converted" in log4
     monkeypatch.undo()
@@ -150,3 +151,87 @@ def test_separable_3x3_extremes_equal_max_pooling(shape: tuple[int, ...]) -> Non
     x = torch.rand(shape, generator=torch.Generator().manual_seed(sum(shape)))
     hi, lo = _extremes3(x)
     assert torch.equal(hi, F.max_pool2d(x, 3, 1, 1)) and torch.equal(lo, -F.max_pool2d(-x, 3, 1, 1))
+
+
+_SERVE = """
+import hashlib, json, sys
+import vapoursynth as vs
+import vsrife
+from vsrife.synthetic import clip_from_frames, demo_frames
+
+clip = clip_from_frames(demo_frames(96, 64))[:4].resize.Bicubic(format=vs.YUV420P8, matrix_s="709")
+out = vsrife.RIFE(clip, 2, model=sys.argv[1], precision=sys.argv[2])
+h = hashlib.sha256()
+for f in out.frames():
+    for p in range(f.format.num_planes):
+        h.update(bytes(f[p]))
+print(json.dumps({"torch": "torch" in sys.modules, "frames": h.hexdigest()}))
+"""
+
+
+def _serve(tmp_path: Path, compiled: Path, model: Path, precision: str) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VSRIFE_COMPILED_DIR": str(compiled), "CUDA_VISIBLE_DEVICES": ""}
+    env.pop(DEFAULT_ENV, None)
+    run = subprocess.run(
+        [sys.executable, "-c", _SERVE, str(model), precision], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_a_converted_graph_is_served_without_pytorch_and_gives_the_same_frames(tmp_path: Path) -> None:
+    """A process that finds its graph converted never imports PyTorch (0.7 GB), recognises an
+    unnamed checkpoint file by its hash, and gives frames identical to the converting run (the
+    default precision: mixed bf16 on this CPU, whose rounding depends on the thread count); other
+    weights in the same file name are a miss, converted anew."""
+    precision = "auto"
+    from helpers import save_state
+
+    compiled = tmp_path / "compiled"
+    ckpt = save_state(random_state(registry.get_spec("4.6"), seed=8), tmp_path / "mine.pkl")
+    first = _serve(tmp_path, compiled, ckpt, precision)
+    assert first["torch"]  # converted: PyTorch was needed
+    again = _serve(tmp_path, compiled, ckpt, precision)
+    assert not again["torch"] and again["frames"] == first["frames"]
+    save_state(random_state(registry.get_spec("4.6"), seed=9), ckpt)
+    other = _serve(tmp_path, compiled, ckpt, precision)
+    assert other["torch"] and other["frames"] != first["frames"]
+
+
+def test_host_tensors_repeat_the_edge_like_torch_padding() -> None:
+    import torch
+
+    from vsrife.backends import CPU, Target
+    from vsrife.backends.openvino_runtime import GraphRuntime
+    from vsrife.backends.torch_eager import pad_replicate
+
+    rng = np.random.default_rng(3)
+    planes_ = [rng.random((13, 21), dtype=np.float32) for _ in range(3)]
+    for padded in ((13, 21), (16, 21), (13, 32), (32, 64)):
+        target = Target(registry.get_spec("4.6"), CPU, "fp32", 13, 21, padded, 1.0, False)
+        runtime = GraphRuntime.__new__(GraphRuntime)
+        runtime.target = target
+        ours = runtime.host_tensor(planes_)
+        theirs = pad_replicate(torch.from_numpy(np.stack(planes_))[None], *padded).numpy()
+        assert ours.dtype == np.float32 and np.array_equal(ours, theirs)
+
+
+def test_inference_threads_without_pytorch_follow_omp_num_threads() -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; from vsrife.backends import openvino_runtime as r, limit_threads; "
+        "a = r.inference_threads(); limit_threads(1); "
+        "print(json.dumps([a, r.inference_threads(), 'torch' in sys.modules]))"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "3"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert json.loads(out.stdout) == [3, 1, False]

@@ -107,12 +107,13 @@ def _rate(factor_num: int, factor_den: int, fps_num: int | None, fps_den: int | 
 
 
 def _device(device_index: int) -> str:
-    import torch
     import vapoursynth as vs
+
+    from .validate import cuda_available
 
     if not isinstance(device_index, int) or device_index < 0:
         raise vs.Error(f"RIFE: device_index must be a GPU ordinal >= 0, got {device_index!r}")
-    if torch.cuda.is_available():
+    if cuda_available():
         return f"cuda:{device_index}"
     log.info("RIFE: CUDA is not available; running on the CPU (device_index=%d not used)", device_index)
     return "cpu"

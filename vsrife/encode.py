@@ -378,10 +378,10 @@ def script_clip(env: Mapping[str, Any]):
     job = json.loads(str(env["job"]))
     core = vs.core
     threads = job.get("threads")
-    if threads:  # a batch worker: its share of the machine (OpenVINO follows torch's count)
-        import torch
+    if threads:  # a batch worker: its share of the machine (PyTorch and OpenVINO alike)
+        from .backends import limit_threads
 
-        torch.set_num_threads(int(threads))
+        limit_threads(int(threads))
         core.num_threads = int(threads)
     if job.get("source"):
         if not hasattr(core, "bs"):

@@ -31,10 +31,8 @@ from fractions import Fraction
 from typing import Any, TypeVar
 
 import numpy as np
-import torch
-from torch import Tensor
 
-from .backends import Backend, Target
+from .backends import Array, Backend, DeviceLike, Target
 
 log = logging.getLogger("vsrife")
 
@@ -59,13 +57,13 @@ def dyadic_path(t: Fraction) -> list[Fraction]:
 
 
 def nbytes(value: object) -> int:
-    """Memory held by a cached value (tensors, arrays, and tuples of them)."""
-    if isinstance(value, Tensor):
-        return value.element_size() * value.nelement()
+    """Memory held by a cached value (arrays, tensors, and tuples of them)."""
     if isinstance(value, np.ndarray):
         return int(value.nbytes)
     if isinstance(value, tuple):
         return sum(nbytes(v) for v in value)
+    if hasattr(value, "element_size") and hasattr(value, "nelement"):  # a torch.Tensor
+        return int(value.element_size() * value.nelement())
     return 0
 
 
@@ -230,10 +228,10 @@ WORKERS = _Workers()
 
 @dataclass(frozen=True)
 class Result:
-    frame: Tensor
+    frame: Array
     """The interpolated frame, padded, on the device."""
-    evidence: Tensor
-    """1 x 6 on the CPU, see :func:`vsrife.backends.evidence`."""
+    evidence: Array
+    """1 x 6 on the CPU, see :func:`vsrife.backends.graph.evidence`."""
 
 
 class Engine:
@@ -248,25 +246,25 @@ class Engine:
         self.network_calls = 0
         self.encoder_calls = 0
 
-    def _run(self, a: Tensor, b: Tensor, t: float, fa: Tensor | None, fb: Tensor | None) -> Result:
+    def _run(self, a: Array, b: Array, t: float, fa: Array | None, fb: Array | None) -> Result:
         self.network_calls += 1
         frame, ev = self.backend.interpolate(a, b, t, fa, fb)
         return Result(frame, ev)
 
-    def _encode(self, x: Tensor) -> Tensor:
+    def _encode(self, x: Array) -> Array:
         self.encoder_calls += 1
         return self.backend.encode(x)
 
-    def source(self, i: int, load: Callable[[int], Sequence[np.ndarray]]) -> Tensor:
+    def source(self, i: int, load: Callable[[int], Sequence[np.ndarray]]) -> Array:
         """Source frame ``i`` as a padded device tensor (cached)."""
 
-        def compute() -> Tensor:
+        def compute() -> Array:
             host = self.backend.host_tensor(load(i))
             return self.worker.call(self.backend.upload, host)
 
         return self.cache.get(("src", i), compute)
 
-    def features(self, i: int, load: Callable[[int], Sequence[np.ndarray]]) -> Tensor | None:
+    def features(self, i: int, load: Callable[[int], Sequence[np.ndarray]]) -> Array | None:
         """A source frame's features serve both pairs it belongs to and every timestep."""
         if not self.spec.has_encoder:
             return None
@@ -288,12 +286,12 @@ class Engine:
                 return self.worker.call(self._run, a, b, float(t), fa, fb)
 
             return self.cache.get(("mid", pair, t), compute)
-        lo: Tensor | None = None  # None: the pair's own source frame
-        hi: Tensor | None = None
+        lo: Array | None = None  # None: the pair's own source frame
+        hi: Array | None = None
         out: Result | None = None
         for mid in dyadic_path(t):
 
-            def step(lo: Tensor | None = lo, hi: Tensor | None = hi) -> Result:
+            def step(lo: Array | None = lo, hi: Array | None = hi) -> Result:
                 a = self.source(pair, load) if lo is None else lo
                 b = self.source(pair + 1, load) if hi is None else hi
                 return self.worker.call(self._run, a, b, 0.5, None, None)
@@ -306,7 +304,7 @@ class Engine:
         assert out is not None
         return out
 
-    def evidence(self, pair: int, t: Fraction, load: Callable[[int], Sequence[np.ndarray]]) -> Tensor:
+    def evidence(self, pair: int, t: Fraction, load: Callable[[int], Sequence[np.ndarray]]) -> Array:
         """How well the network explains the pair: from the run at ``t`` (timestep models; pass a
         timestep the output needs anyway) or from the first bisection step (midpoint models)."""
         return self.interpolate(pair, t if self.spec.arbitrary_timestep else Fraction(1, 2), load).evidence
@@ -336,10 +334,12 @@ def memory_estimate(target: Target) -> int:
     return int(ph * pw * per_pixel * (0.5 if target.precision == "fp16" else 1.0))
 
 
-def available_memory(device: torch.device) -> int | None:
+def available_memory(device: DeviceLike) -> int | None:
     """Free memory on the device (CUDA) or available to the process (CPU, Linux); None if unknown."""
     if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(torch.device(str(device)))
         return int(free)
     try:
         with open("/proc/meminfo", encoding="ascii") as f:

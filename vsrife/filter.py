@@ -20,12 +20,11 @@ from typing import Any
 import vapoursynth as vs
 
 from . import backends, loader, validate
-from .archs.common import Warp
 from .backends import Target
 from .engine import Engine, memory_problem, padded_size
 from .errors import ModelError
 from .formats import WorkFormat, interpolated_props
-from .loader import Checkpoint
+from .loader import Model
 from .scene import DEFAULT_THRESHOLD, HELD_THRESHOLD, SCORE_PROP, CutRule, pair_differences
 from .timing import Plan, TimingError, make_plan
 from .validate import Options, error
@@ -100,19 +99,19 @@ def RIFE(
     """
     # every parameter, by name, to the one validation layer (locals() holds nothing else yet)
     opts = validate.options(**locals())
-    ckpt, plan = _prepare(opts)
+    resolved, plan = _prepare(opts)
     work = WorkFormat.of(plan.source)
-    engine = _engine(opts, ckpt, plan, work)
+    engine = _engine(opts, resolved, plan, work)
     return _graph(opts, plan, engine, work)
 
 
-def _prepare(opts: Options) -> tuple[Checkpoint, Plan]:
+def _prepare(opts: Options) -> tuple[Model, Plan]:
     """The model and the output's timing (both can fail on the user's input: ``RIFE:`` errors)."""
     try:
-        ckpt = loader.load(opts.model)
+        model = loader.resolve(opts.model)
     except ModelError as e:
         raise error("model", str(e)) from None
-    spec = ckpt.spec
+    spec = model.spec
     if opts.ensemble and not spec.ensemble:
         raise error(
             "ensemble",
@@ -133,12 +132,14 @@ def _prepare(opts: Options) -> tuple[Checkpoint, Plan]:
         text = str(e)
         arg, _, rest = text.partition(": ")
         raise (error(arg, rest) if arg in ("timecodes", "held_frames") else error(opts.rate.arg, text)) from None
-    return ckpt, plan
+    return model, plan
 
 
-def _engine(opts: Options, ckpt: Checkpoint, plan: Plan, work: WorkFormat) -> Engine:
-    """The inference engine for this clip: backend, precision, padded size, bounded caches."""
-    spec, clip = ckpt.spec, plan.source
+def _engine(opts: Options, model: Model, plan: Plan, work: WorkFormat) -> Engine:
+    """The inference engine for this clip: backend, precision, padded size, bounded caches. A graph
+    converted by an earlier run is served as it is (no checkpoint read, no PyTorch); otherwise the
+    network is built from the checkpoint and handed to the backend."""
+    spec, clip = model.spec, plan.source
     try:
         name = backends.choose(opts.backend, spec, opts.device)
     except ValueError as e:
@@ -152,8 +153,7 @@ def _engine(opts: Options, ckpt: Checkpoint, plan: Plan, work: WorkFormat) -> En
     problem = memory_problem(target)
     if problem:
         raise error("clip", problem)
-    warp = Warp(ph, pw, opts.device)
-    backend = backends.build(name, loader.build(ckpt), target, warp, fallback=opts.backend is None)
+    backend = backends.cached(name, target, model.weights) or _built(opts, model, name, target)
     frame_bytes = 4 * ph * pw * (3 + spec.encoder_channels)
     entries = 2 * plan.steps + 4 * vs.core.num_threads + 4
     engine = Engine(backend, target, cache_entries=entries, cache_bytes=max(CACHE_BYTES, 8 * frame_bytes))
@@ -167,6 +167,17 @@ def _engine(opts: Options, ckpt: Checkpoint, plan: Plan, work: WorkFormat) -> En
         ph,
     )
     return engine
+
+
+def _built(opts: Options, model: Model, name: str, target: Target) -> backends.Backend:
+    from .archs.common import Warp
+
+    try:
+        ckpt = model.read()
+    except ModelError as e:
+        raise error("model", str(e)) from None
+    warp = Warp(*target.padded, str(opts.device))
+    return backends.build(name, loader.build(ckpt), target, warp, fallback=opts.backend is None, weights=model.weights)
 
 
 # --------------------------------------------------------------------------------------------- the graph

@@ -14,21 +14,23 @@ names it. Every tensor is checked to be finite once, at load.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import Tensor, nn
-
-from . import registry, store
+from . import __version__, registry, store
 from .archs import module as arch_module
 from .errors import ModelError, ModelMismatchError, UnknownModelError, UnsupportedModelError
 from .registry import ModelSpec
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
 
 log = logging.getLogger("vsrife")
 
@@ -41,7 +43,7 @@ was made from; it decides the model among names that share one network (4.25 / 4
 
 _SHOWN = 3  # how many offending keys a message names
 
-ModelArg = str | os.PathLike[str] | Mapping[str, Tensor] | None
+ModelArg = str | os.PathLike[str] | Mapping[str, "Tensor"] | None
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class Checkpoint:
 def canonicalize(sd: Mapping[Any, Any]) -> dict[str, Tensor]:
     """Unwrap the containers checkpoints come in and strip DataParallel's ``module.`` prefix.
     Non-tensor entries (step counters, optimizer settings) are left out."""
+    from torch import Tensor
+
     for key in ("state_dict", "params", "model"):
         inner = sd.get(key)
         if isinstance(inner, Mapping) and inner and all(isinstance(k, str) for k in inner):
@@ -91,6 +95,8 @@ def read(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, str
                 metadata = dict(f.metadata() or {})
                 raw: object = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
         else:
+            import torch
+
             raw = torch.load(path, map_location="cpu", weights_only=True)
     except ModuleNotFoundError as e:
         raise ModelError(f"reading {path.name} needs the '{e.name}' package: pip install {e.name}") from e
@@ -161,6 +167,8 @@ def _split(spec: ModelSpec, sd: Mapping[str, Tensor], origin: str) -> tuple[dict
 
 
 def _check_finite(sd: Mapping[str, Tensor], origin: str) -> None:
+    import torch
+
     for k, v in sd.items():
         # one float64 reduction per tensor: any NaN or infinity makes the sum non-finite
         if v.is_floating_point() and v.numel() and not math.isfinite(float(v.sum(dtype=torch.float64))):
@@ -199,16 +207,37 @@ def recognise(
     return Checkpoint(spec, network, origin, training=training, metadata=dict(metadata or {}))
 
 
+@dataclass(frozen=True)
+class Model:
+    """A model resolved by :func:`resolve`: what it is, which weights, and its checkpoint on demand."""
+
+    spec: ModelSpec
+    weights: str | None
+    """``sha256:<hex>`` of the checkpoint file; None for a state dict given in memory."""
+    origin: str
+    read: Callable[[], Checkpoint] = field(repr=False, compare=False)
+    """The checkpoint (read once, on first call; PyTorch is imported then)."""
+
+
 def load(model: ModelArg) -> Checkpoint:
     """The checkpoint ``model`` names: None (the default model, :data:`registry.DEFAULT`), a
-    registered name, a checkpoint file, or a state dict.
+    registered name, a checkpoint file, or a state dict (see :func:`resolve`)."""
+    return resolve(model).read()
 
-    Files named like a release (``flownet_v4.22.pkl``) must hold that release's network and, where
-    the store knows the release's hash, have it."""
+
+def resolve(model: ModelArg) -> Model:
+    """What ``model`` is, reading the checkpoint only where that is the only way to know.
+
+    A registered name is recognised by name; its installed file must have the store's hash. A file
+    named like a release (``flownet_v4.22.pkl``) must hold that release's network and, where the
+    store knows the release's hash, have it. Any other file is recognised from its tensors once:
+    the model it holds is then remembered by the file's sha256 (in the compiled-graph cache,
+    ``recognised/``), so a later run that finds its graph converted does not read it again."""
     if model is None:
         model = registry.DEFAULT
     if isinstance(model, Mapping):
-        return recognise(canonicalize(model), "the state dict")
+        ckpt = recognise(canonicalize(model), "the state dict")
+        return Model(ckpt.spec, None, ckpt.origin, lambda: ckpt)
     text = os.fspath(model)
     try:
         spec = registry.get_spec(text)
@@ -221,12 +250,51 @@ def load(model: ModelArg) -> Checkpoint:
         named = registry.from_filename(path.name)
         if named is not None:
             store.check_release_file(named, path)
-        sd, metadata = read(path)
-        ckpt = recognise(sd, path.name, named, metadata)
-        return _with_hash(ckpt, path if named is not None else None)
+        digest = store.sha256_file(path)
+
+        def read_file() -> Checkpoint:
+            sd, metadata = read(path)
+            return _with_hash(recognise(sd, path.name, named, metadata), path if named is not None else None)
+
+        known = named or _recalled(digest)
+        if known is None:
+            ckpt = read_file()
+            _remember(digest, ckpt.spec)
+            return Model(ckpt.spec, f"sha256:{digest}", path.name, lambda: ckpt)
+        return Model(known, f"sha256:{digest}", path.name, functools.cache(read_file))
     path = store.installed_path(spec)
-    sd, metadata = read(path)
-    return _with_hash(recognise(sd, spec.filename, spec, metadata), path)
+
+    def read_installed() -> Checkpoint:
+        sd, metadata = read(path)
+        return _with_hash(recognise(sd, spec.filename, spec, metadata), path)
+
+    return Model(spec, f"sha256:{store.sha256_file(path)}", spec.filename, functools.cache(read_installed))
+
+
+def _record(digest: str) -> Path:
+    return store.compiled_dir() / "recognised" / f"{digest}.json"
+
+
+def _remember(digest: str, spec: ModelSpec) -> None:
+    """Note which model the file with this sha256 holds (a cache: failing to write costs nothing)."""
+    try:
+        path = _record(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with store.atomic_write(path, "w") as f:
+            json.dump({"model": spec.name, "vsrife": __version__}, f)
+    except OSError as e:
+        log.debug("vsrife: could not record the model of %s: %s", digest, e)
+
+
+def _recalled(digest: str) -> ModelSpec | None:
+    """The model this vsrife recognised in the file with this sha256 before, if it did."""
+    try:
+        record = json.loads(_record(digest).read_text(encoding="utf-8"))
+        if record.get("vsrife") != __version__:
+            return None
+        return registry.get_spec(str(record["model"]))
+    except (OSError, ValueError, KeyError, AttributeError, UnknownModelError):
+        return None
 
 
 def _with_hash(ckpt: Checkpoint, path: Path | None) -> Checkpoint:
@@ -238,6 +306,8 @@ def _with_hash(ckpt: Checkpoint, path: Path | None) -> Checkpoint:
 
 def build(ckpt: Checkpoint) -> nn.Module:
     """The network of ``ckpt`` with its weights, in eval mode, on the CPU."""
+    from torch import nn
+
     net = ckpt.spec.build()
     assert isinstance(net, nn.Module)
     result = net.load_state_dict(ckpt.network, strict=False)

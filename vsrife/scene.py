@@ -61,7 +61,7 @@ CANDIDATE = 0.5
 BLOCK_CUT = 0.08
 """A checked pair is a cut when, with both frames warped by the network to the instant, even the
 best-aligned quarter of the frame's blocks (those with something to align) disagrees on more than
-this share of its pixels (``block25`` of :func:`vsrife.backends.evidence`). Measured with RIFE 4.25
+this share of its pixels (``block25`` of :func:`vsrife.backends.graph.evidence`). Measured with RIFE 4.25
 on every candidate pair of seeds 1-5 and the real clips at full and half rate, each also with black
 bars of a third of the frame: real fast motion scores up to 0.063 (bikes at half rate, letterboxed;
 0.025 without bars), synthetic motion up to 0.018, real cuts at least 0.57; 13 of 298 synthetic cuts
@@ -182,7 +182,7 @@ class CutRule:
         return self.detect and score > self.threshold * CANDIDATE
 
     def confirm(self, evidence: Sequence[float] | np.ndarray | Any) -> bool:
-        """Whether the network failed to explain the pair (see :func:`vsrife.backends.evidence`)."""
+        """Whether the network failed to explain the pair (see :func:`vsrife.backends.graph.evidence`)."""
         values = [float(v) for v in np.asarray(evidence, dtype=np.float64).ravel()]
         return values[4] > BLOCK_CUT
 

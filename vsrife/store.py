@@ -53,6 +53,18 @@ def model_dir() -> Path:
     return Path(platformdirs.user_cache_dir("vsrife")) / "models"
 
 
+def compiled_dir() -> Path:
+    """Where converted graphs live (``VSRIFE_COMPILED_DIR`` overrides), with the record of which
+    model each checkpoint file holds (``recognised/``), so that a converted graph is served without
+    reading the checkpoint again."""
+    env = os.environ.get("VSRIFE_COMPILED_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("vsrife")) / "compiled"
+
+
 def model_path(spec: ModelSpec, directory: Path | None = None) -> Path:
     return (directory or model_dir()) / spec.filename
 

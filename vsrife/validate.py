@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from numbers import Integral, Rational, Real
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import vapoursynth as vs
 
+from .backends import CPU, Device
 from .formats import unsupported
 from .timing import Rate
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
 
 FUNC = "RIFE"
 
@@ -159,20 +159,36 @@ def model_arg(model: object) -> str | os.PathLike[str] | Mapping[str, Any] | Non
     )
 
 
-def device_arg(device: object) -> torch.device:
-    """``None`` -> CUDA if available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:N"``, a torch.device."""
+def cuda_available() -> bool:
+    """``torch.cuda.is_available()``, without importing PyTorch where no NVIDIA driver is present
+    (Linux: no ``/proc/driver/nvidia``, no ``/dev/nvidiactl``, not WSL): CUDA cannot be there."""
+    if "torch" not in sys.modules and sys.platform.startswith("linux"):
+        markers = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg")
+        if not any(os.path.exists(m) for m in markers):
+            return False
     import torch
 
-    if device is not None and not isinstance(device, (str, torch.device)):
+    return bool(torch.cuda.is_available())
+
+
+def device_arg(device: object) -> Device:
+    """``None`` -> CUDA if available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:N"``, a torch.device.
+    The CPU is resolved without importing PyTorch (see :mod:`vsrife.backends.openvino_runtime`)."""
+    loaded = sys.modules.get("torch")
+    if device is not None and not isinstance(device, str) and not (loaded and isinstance(device, loaded.device)):
         raise error("device", f"must be None, 'cpu', 'cuda' or 'cuda:N', got {_shown(device)}")
     if device is None:
-        return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+        return Device("cuda", 0) if cuda_available() else CPU
+    if str(device) == "cpu" or re.fullmatch(r"cpu:\d+", str(device)):
+        return CPU
+    import torch
+
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
         raise error("device", f"must be None, 'cpu', 'cuda' or 'cuda:N', got {_shown(device)}") from None
     if dev.type == "cpu":
-        return dev
+        return CPU
     if dev.type != "cuda":
         raise error("device", f"type {dev.type!r} is not supported", "use 'cpu' or 'cuda[:N]'")
     if not torch.cuda.is_available():
@@ -184,7 +200,7 @@ def device_arg(device: object) -> torch.device:
     index = 0 if dev.index is None else dev.index
     if index >= torch.cuda.device_count():
         raise error("device", f"{device!r}: there are only {torch.cuda.device_count()} CUDA device(s)")
-    return torch.device("cuda", index)
+    return Device("cuda", index)
 
 
 def timecodes_arg(timecodes: object) -> str | os.PathLike[str] | Sequence[Real] | None:
@@ -206,7 +222,7 @@ class Options:
     rate: Rate
     model: str | os.PathLike[str] | Mapping[str, Any] | None
     scale: float
-    device: torch.device
+    device: Device
     backend: str | None
     precision: str
     sc: bool

@@ -219,7 +219,7 @@ def _network_cuts(clip: vs.VideoNode, base: weights.Base) -> Callable[[int], boo
     """Whether pair (i, i + 1) is a cut by the filter's rule: the base network's evidence (the two
     frames warped to the middle disagree everywhere), so fast motion stays in the training set."""
     from ..archs.common import Warp
-    from ..backends import evidence
+    from ..backends.graph import evidence
     from ..backends.torch_eager import pad_replicate
     from ..scene import CutRule
 

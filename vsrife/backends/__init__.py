@@ -1,10 +1,13 @@
 """Runtimes that run a network: PyTorch eager (every device) and OpenVINO (the CPU).
 
-A backend runs the same graph, :class:`Interpolator` (the network plus the evidence the scene
-detector reads), for one padded frame size, scale and precision. It is only ever called from the
-engine's inference worker thread. :func:`choose` picks one for ``backend=None``: OpenVINO on the
-CPU where the model exports (a static graph) and OpenVINO is installed, torch otherwise (and on
-CUDA, where a TensorRT backend would slot in beside it).
+A backend runs the same graph, :class:`~vsrife.backends.graph.Interpolator` (the network plus the
+evidence the scene detector reads), for one padded frame size, scale and precision. It is only ever
+called from the engine's inference worker thread. :func:`choose` picks one for ``backend=None``:
+OpenVINO on the CPU where the model exports (a static graph) and OpenVINO is installed, torch
+otherwise (and on CUDA, where a ArrayRT backend would slot in beside it).
+
+This module does not import PyTorch: a graph that OpenVINO has already converted is served without
+it (:mod:`vsrife.backends.openvino_runtime`), which saves the 0.7 GB PyTorch occupies in a process.
 """
 
 from __future__ import annotations
@@ -12,34 +15,47 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
 
-from ..archs import Network
-from ..archs.common import Fused, Warp
 from ..registry import ModelSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from ..archs.common import Warp
 
 log = logging.getLogger("vsrife")
 
 EVIDENCE = ("residual", "disagree", "tolerant", "block10", "block25", "block50")
-"""What :func:`evidence` measures, in order (see there)."""
+"""What :func:`vsrife.backends.graph.evidence` measures, in order (see there)."""
 
-TOLERANCE = 0.05
-"""A pixel disagrees when it lies this far (0..1) outside the range of the other warped frame's 3 x 3
-neighbourhood around it, after brightness matching."""
 
-FLAT = 0.02
-"""A pixel whose 3 x 3 range (0..1) is below this in both warped frames, and that agrees, has nothing
-to align: it says nothing about the pair."""
+@dataclass(frozen=True)
+class Device:
+    """A device by name, without PyTorch: ``type`` ``cpu`` or ``cuda``, ``index`` for CUDA. Reads
+    like a ``DeviceLike`` (``.type``, ``.index``, ``str()``), which is accepted wherever it is."""
 
-TELLING = 0.25
-"""Blocks count in the percentiles when at least this share of their pixels has something to align."""
+    type: str
+    index: int | None = None
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+
+CPU = Device("cpu")
+
+
+class DeviceLike(Protocol):
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def index(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -47,7 +63,8 @@ class Target:
     """What a backend is built for."""
 
     spec: ModelSpec
-    device: torch.device
+    device: DeviceLike
+    """:class:`Device` (or a ``DeviceLike``); the torch backend turns it into a ``DeviceLike``."""
     precision: str
     """Resolved: ``fp32``, ``bf16`` (mixed, see the backends) or ``fp16``."""
     height: int
@@ -59,119 +76,39 @@ class Target:
     ensemble: bool
 
 
-def _extremes3(x: Tensor) -> tuple[Tensor, Tensor]:
-    """max and min over each pixel's 3 x 3 neighbourhood, the frame's edge pixels repeated (the same
-    values as ``max_pool2d(x, 3, 1, 1)``, whose padding never wins). Separable, from shifted
-    slices: 3 x 3 ``max_pool2d`` at stride 1 took 93 ms on a 3-plane 1080p frame on 2 cores in
-    OpenVINO (112 ms in PyTorch); the evidence needs the max and the min of both warped frames."""
-    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
-    a, b, c = p[..., :-2, :], p[..., 1:-1, :], p[..., 2:, :]
-    hi, lo = torch.maximum(torch.maximum(a, b), c), torch.minimum(torch.minimum(a, b), c)
-    hi = torch.maximum(torch.maximum(hi[..., :-2], hi[..., 1:-1]), hi[..., 2:])
-    lo = torch.minimum(torch.minimum(lo[..., :-2], lo[..., 1:-1]), lo[..., 2:])
-    return hi, lo
-
-
-def _excess(x: Tensor, y: Tensor, y_extremes: tuple[Tensor, Tensor]) -> Tensor:
-    """How far each pixel of ``x`` lies outside the min..max of ``y``'s 3 x 3 neighbourhood (mean
-    over channels; ``y_extremes`` from :func:`_extremes3`): sub-pixel misalignment costs nothing,
-    different content does."""
-    hi, lo = y_extremes
-    return (F.relu(x - hi) + F.relu(lo - x)).mean(1, keepdim=True)
-
-
-def _quantiles(values: Tensor, counted: Tensor, ps: Sequence[float]) -> list[Tensor]:
-    """The ``ps`` quantiles (lower, no interpolation) of the ``values`` where ``counted``, 0 where
-    none is; tensor operations only, so the graph stays static for export."""
-    ordered, _ = torch.sort(torch.where(counted, values, torch.full_like(values, 2.0)))  # left out: last
-    k = counted.sum()
-    out = []
-    for p in ps:
-        idx = torch.floor(p * (k - 1).clamp(min=0).float()).long().view(1)
-        out.append(torch.where(k > 0, torch.gather(ordered, 0, idx)[0], torch.zeros((), device=values.device)))
-    return out
-
-
-def evidence(fused: Fused, height: int, width: int) -> Tensor:
-    """A 1 x 6 summary of how well the network explained the pair, over the frame (not the padding):
-
-    * ``residual``: mean |warped0 - warped1| (0..1);
-    * ``disagree``: share of pixels where they differ by more than 0.1;
-    * ``tolerant``: mean disagreement beyond the 3 x 3 neighbourhood range (see :func:`_excess`),
-      the second frame's brightness matched to the first (a fade is no cut);
-    * ``block10/25/50``: the 10th, 25th and 50th percentile over blocks (a grid of about 8 rows) of
-      the share of pixels disagreeing by more than :data:`TOLERANCE`. Blocks where fewer than
-      :data:`TELLING` of the pixels have anything to align (texture in either warped frame, see
-      :data:`FLAT`, or a disagreement) are left out: flat pixels agree whatever the pair is (black
-      bars of a letterboxed film, a clear sky), and counting their blocks hid every cut of a
-      letterboxed clip. (Dividing each block's share by its pixels with something to align was
-      measured too: it caught no more cuts and scored real fast motion up to 2.5 times higher.)
-
-    On a cut nothing aligns: nearly every block disagrees. On fast motion the network may fail where
-    something moves fast or is uncovered, but the rest of the frame aligns, so the low percentiles
-    stay near zero."""
-    w0 = fused.warped0[:, :, :height, :width].float()
-    w1 = fused.warped1[:, :, :height, :width].float()
-    r = (w0 - w1).abs().mean(1)
-    gain = (w0.mean() / w1.mean().clamp(min=1e-4)).clamp(1 / 1.5, 1.5)
-    w1 = w1 * gain
-    e0, e1 = _extremes3(w0), _extremes3(w1)
-    tol = 0.5 * (_excess(w0, w1, e1) + _excess(w1, w0, e0))
-    # blocks of at least 8 x 8, but never more than the frame: a tiny frame is one block
-    bs = min(max(8, min(height, width) // 8), height, width)
-    wrong = (tol > TOLERANCE).float()
-    # pixels with something to align: texture in either warped frame, or a disagreement
-    texture = torch.maximum((e0[0] - e0[1]).mean(1, keepdim=True), (e1[0] - e1[1]).mean(1, keepdim=True))
-    telling = torch.maximum((texture >= FLAT).float(), wrong)
-    told = F.avg_pool2d(telling, bs, bs, ceil_mode=False).flatten()
-    blocks = F.avg_pool2d(wrong, bs, bs, ceil_mode=False).flatten()
-    q = _quantiles(blocks, told >= TELLING, (0.10, 0.25, 0.50))
-    return torch.stack((r.mean(), (r > 0.1).float().mean(), tol.mean(), *q)).view(1, len(EVIDENCE))
-
-
-class Interpolator(nn.Module):
-    """The graph a backend runs: (img0, img1, t, feat0, feat1) -> (frame, evidence). The timestep is
-    a 1 x 1 x 1 x 1 tensor so that one compiled graph serves every instant; midpoint-only models
-    ignore it (they are only asked for 0.5)."""
-
-    def __init__(self, net: nn.Module, target: Target, warp: Warp) -> None:
-        super().__init__()
-        self.net = net
-        self.warp = warp
-        self.target = target
-
-    @property
-    def network(self) -> Network:
-        return self.net  # type: ignore[return-value]  # every architecture module builds a Network
-
-    def forward(
-        self, img0: Tensor, img1: Tensor, timestep: Tensor, feat0: Tensor | None = None, feat1: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        spec, tg = self.target.spec, self.target
-        t: float | Tensor = timestep if spec.arbitrary_timestep else 0.5
-        fused = self.network.fused(img0, img1, t, self.warp, tg.scale, feat0, feat1, tg.ensemble)
-        return fused.frame, evidence(fused, tg.height, tg.width)
+Array = Any
+"""A backend's frame or feature tensor: a numpy array (OpenVINO) or a ``torch.Array`` (torch)."""
 
 
 class Backend(Protocol):
     name: str
 
-    def host_tensor(self, planes: Sequence[np.ndarray]) -> Tensor:
+    def host_tensor(self, planes: Sequence[np.ndarray]) -> Array:
         """Three H x W planes as a host tensor for :meth:`upload` (called in any thread)."""
 
-    def upload(self, host: Tensor) -> Tensor:
+    def upload(self, host: Array) -> Array:
         """The padded device tensor of a :meth:`host_tensor` (called in the worker thread)."""
 
-    def download(self, x: Tensor, dtype: np.dtype) -> np.ndarray:
+    def download(self, x: Array, dtype: np.dtype) -> np.ndarray:
         """The valid region of a frame as a 3 x H x W host array of ``dtype``."""
 
-    def encode(self, img: Tensor) -> Tensor:
+    def encode(self, img: Array) -> Array:
         """Per-frame features (models with an encoder)."""
 
     def interpolate(
-        self, img0: Tensor, img1: Tensor, t: float, feat0: Tensor | None, feat1: Tensor | None
-    ) -> tuple[Tensor, Tensor]:
+        self, img0: Array, img1: Array, t: float, feat0: Array | None, feat1: Array | None
+    ) -> tuple[Array, Array]:
         """(frame, evidence) at ``t``; inputs are padded tensors on the target device."""
+
+
+def limit_threads(threads: int) -> None:
+    """Compute with ``threads`` threads from now on: PyTorch's count where it is loaded, and the
+    count OpenVINO (see :func:`~vsrife.backends.openvino_runtime.inference_threads`) and a PyTorch
+    loaded later start with (``OMP_NUM_THREADS``)."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
 
 
 def openvino_available() -> bool:
@@ -182,7 +119,7 @@ DEFAULT_ENV = "VSRIFE_BACKEND"
 """Environment variable naming the backend ``backend=None`` means (``torch`` or ``openvino``)."""
 
 
-def choose(requested: str | None, spec: ModelSpec, device: torch.device) -> str:
+def choose(requested: str | None, spec: ModelSpec, device: DeviceLike) -> str:
     """The backend ``requested`` (None: ``$VSRIFE_BACKEND``, else the fastest exact one) for ``spec``
     on ``device``; raises ValueError saying why a requested one cannot run."""
     if requested is None and os.environ.get(DEFAULT_ENV) in ("torch", "openvino"):
@@ -206,7 +143,7 @@ def choose(requested: str | None, spec: ModelSpec, device: torch.device) -> str:
     return "torch"
 
 
-def resolve_precision(requested: str, spec: ModelSpec, device: torch.device, backend: str = "torch") -> str:
+def resolve_precision(requested: str, spec: ModelSpec, device: DeviceLike, backend: str = "torch") -> str:
     """``auto`` -> on CUDA the model's default (fp16 for 4.x, with the warp in fp32; fp32 for HDv3 and
     the paper model); on the CPU the mixed bf16 graph of the OpenVINO backend where the CPU computes
     bf16 natively (measured within 0.01 dB of fp32 on real footage, see the README), else fp32."""
@@ -214,7 +151,7 @@ def resolve_precision(requested: str, spec: ModelSpec, device: torch.device, bac
         if device.type == "cuda":
             return spec.cuda_precision
         if backend == "openvino" and spec.arch != "paper":
-            from .openvino_cpu import native_bf16
+            from .openvino_runtime import native_bf16
 
             return "bf16" if native_bf16() else "fp32"
         return "fp32"
@@ -223,14 +160,28 @@ def resolve_precision(requested: str, spec: ModelSpec, device: torch.device, bac
     return requested
 
 
-def build(name: str, net: nn.Module, target: Target, warp: Warp, fallback: bool = False) -> Backend:
+def cached(name: str, target: Target, weights: str | None) -> Backend | None:
+    """The backend ``name`` for ``target`` when it can start from what an earlier run left, without
+    PyTorch: OpenVINO with both graphs of this target and these weights (``weights``: the id from
+    :func:`vsrife.loader.resolve`) already converted. None otherwise (build it with :func:`build`)."""
+    if name != "openvino" or weights is None:
+        return None
+    from .openvino_runtime import from_cache
+
+    return from_cache(target, weights)
+
+
+def build(
+    name: str, net: nn.Module, target: Target, warp: Warp, fallback: bool = False, weights: str | None = None
+) -> Backend:
     """The backend ``name``; with ``fallback`` (the backend was not asked for by name) one that fails
-    to build gives way to torch, with a warning that says why."""
+    to build gives way to torch, with a warning that says why. ``weights`` names the weights for the
+    compiled-graph cache (None: a digest of the tensors)."""
     if name == "openvino":
         try:
             from .openvino_cpu import OpenVINOBackend
 
-            return OpenVINOBackend(net, target, warp)
+            return OpenVINOBackend(net, target, warp, weights=weights)
         except Exception as e:
             if not fallback:
                 raise

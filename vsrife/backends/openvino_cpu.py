@@ -1,13 +1,15 @@
 """The OpenVINO backend: the CPU default (what vs-mlrt's ``ov_cpu`` runs, on our own graph).
 
-The network (:class:`~vsrife.backends.Interpolator`: frame and scene evidence) is converted once per
-(weights, padded size, scale, ensemble, precision) with ``openvino.convert_model`` from the PyTorch
-module, with the timestep as an input so one graph serves every instant. Models with an encoder get
-a second small graph for it, so each frame's features are still computed once. The converted IR is
-kept in the user cache dir (``VSRIFE_COMPILED_DIR`` overrides it) under a key that includes the vsrife,
-OpenVINO and torch versions and a hash of the weights, so a new version never loads a stale graph;
-OpenVINO's own ``CACHE_DIR`` keeps the compiled blobs next to it. An unreadable entry is deleted and
-rebuilt. The first conversion's time is logged at info level.
+The network (:class:`~vsrife.backends.graph.Interpolator`: frame and scene evidence) is converted
+once per (weights, padded size, scale, ensemble, precision) through OpenVINO's PyTorch frontend,
+with the timestep as an input so one graph serves every instant. Models with an encoder get a
+second small graph for it, so each frame's features are still computed once. The converted IR is
+kept in the user cache dir (``VSRIFE_COMPILED_DIR`` overrides it) under a key that includes the
+vsrife, OpenVINO and torch versions and the weights (:func:`~vsrife.backends.openvino_runtime.entry_key`),
+so a new version never loads a stale graph; OpenVINO's own ``CACHE_DIR`` keeps the compiled blobs
+next to it. An unreadable entry is rebuilt. The first conversion's time is logged at info level.
+Serving (this class's calls, and :func:`~vsrife.backends.openvino_runtime.from_cache` for a graph
+converted before) runs on numpy arrays and does not need PyTorch.
 
 Precision: ``fp32`` runs with the f32 inference hint: exact (0.000 dB against torch fp32 on real
 footage). ``bf16`` is mixed: the convolutions of the IFBlock trunks and heads run in bfloat16, while
@@ -19,12 +21,10 @@ loses up to 3 dB on real footage; the mixed graph stays within 0.01 dB on averag
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,14 +34,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .. import __version__
+from .. import store
 from ..archs.common import Warp
-from . import Interpolator, Target
+from . import Target
+from .graph import Interpolator
+from .openvino_runtime import GraphRuntime, entry_key, properties
 
 log = logging.getLogger("vsrife")
-
-GRAPH_VERSION = 3
-"""Bumped when the exported graph changes (inputs, outputs, evidence); part of the cache key."""
 
 TRUNK_PARTS = (".conv0", ".convblock", ".lastconv", ".conv1.", ".conv2.")
 """Module paths of the IFBlock trunk and head convolutions (4.x, paper: conv0/convblock/lastconv;
@@ -62,26 +61,6 @@ _DONOR_XML = b"""<?xml version="1.0"?>
 """A one-node IR carrying OpenVINO's ``DisablePrecisionConversion`` attribute, which the CPU plugin
 honours under a reduced-precision hint; Python cannot construct that attribute, so it is read from
 here and copied onto the nodes that must stay in f32."""
-
-
-def compiled_dir() -> Path:
-    env = os.environ.get("VSRIFE_COMPILED_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("vsrife")) / "compiled"
-
-
-def native_bf16() -> bool:
-    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX), as OpenVINO reports it."""
-    import openvino as ov
-
-    try:
-        caps = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    except Exception:  # noqa: BLE001 - no answer: no claim
-        return False
-    return "BF16" in [str(c) for c in caps]
 
 
 def convert(module: nn.Module, examples: Sequence[Tensor]) -> Any:
@@ -137,53 +116,30 @@ def _weights_digest(net: nn.Module) -> str:
     return h.hexdigest()
 
 
-def cache_key(net: nn.Module, target: Target) -> str:
-    import openvino as ov
-
-    parts = {
-        "vsrife": __version__,
-        "graph": GRAPH_VERSION,
-        "openvino": ov.get_version(),
-        "torch": torch.__version__,
-        "model": target.spec.name,
-        "weights": _weights_digest(net),
-        "padded": list(target.padded),
-        "valid": [target.height, target.width],
-        "scale": target.scale,
-        "ensemble": target.ensemble,
-        "precision": target.precision,
-    }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
-
-
-class OpenVINOBackend:
-    name = "openvino"
+class OpenVINOBackend(GraphRuntime):
+    """Converts (once; then reads the cache) and serves through :class:`GraphRuntime`."""
 
     def __init__(
-        self, net: nn.Module, target: Target, warp: Warp, cache: Path | None = None, threads: int | None = None
+        self,
+        net: nn.Module,
+        target: Target,
+        warp: Warp,
+        cache: Path | None = None,
+        threads: int | None = None,
+        weights: str | None = None,
     ) -> None:
         import openvino as ov
 
         self.target = target
         self.core = ov.Core()
         net = net.float().eval().requires_grad_(False)
-        root = cache or compiled_dir()
-        self.entry = root / cache_key(net, target)
-        self.properties: dict[str, Any] = {
-            "PERFORMANCE_HINT": "LATENCY",
-            "NUM_STREAMS": 1,
-            "INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
-            "INFERENCE_PRECISION_HINT": "bf16" if target.precision == "bf16" else "f32",
-            "CACHE_DIR": str(root / "blobs"),
-        }
-        self._lock = threading.Lock()
+        root = cache or store.compiled_dir()
+        self.entry = root / entry_key(target, weights or f"tensors:{_weights_digest(net)}")
+        self.properties = properties(target, root, threads)
         graph = Interpolator(net, target, warp)
-        self.step = self._compiled("step", lambda: self._convert_step(graph))
-        self.encoder = (
-            self._compiled("encoder", lambda: self._convert_encoder(net)) if target.spec.has_encoder else None
-        )
-        self._step_request = self.step.create_infer_request()
-        self._enc_request = self.encoder.create_infer_request() if self.encoder is not None else None
+        step = self._compiled("step", lambda: self._convert_step(graph))
+        encoder = self._compiled("encoder", lambda: self._convert_encoder(net)) if target.spec.has_encoder else None
+        super().__init__(target, step, encoder)
 
     # ----------------------------------------------------------------- conversion and cache
 
@@ -267,41 +223,6 @@ class OpenVINOBackend:
             log.warning("RIFE: could not cache the OpenVINO graph in %s: %s", self.entry, e)
             return False
         return True
-
-    # ----------------------------------------------------------------- the backend calls
-
-    def host_tensor(self, planes: Sequence[np.ndarray]) -> Tensor:
-        from .torch_eager import pad_replicate
-
-        x = torch.from_numpy(np.stack(planes).astype(np.float32, copy=False)).unsqueeze(0)
-        ph, pw = self.target.padded
-        return pad_replicate(x, ph, pw).contiguous()
-
-    def upload(self, host: Tensor) -> Tensor:
-        return host
-
-    def download(self, x: Tensor, dtype: np.dtype) -> np.ndarray:
-        tg = self.target
-        return x[0, :, : tg.height, : tg.width].numpy().astype(dtype, copy=True)
-
-    def encode(self, img: Tensor) -> Tensor:
-        assert self._enc_request is not None
-        self._enc_request.infer([img.numpy()])
-        return torch.from_numpy(self._enc_request.get_output_tensor(0).data.copy())
-
-    def interpolate(
-        self, img0: Tensor, img1: Tensor, t: float, feat0: Tensor | None, feat1: Tensor | None
-    ) -> tuple[Tensor, Tensor]:
-        inputs = [img0.numpy(), img1.numpy()]
-        if self.target.spec.arbitrary_timestep:
-            inputs.append(np.full((1, 1, 1, 1), t, np.float32))
-        if feat0 is not None and feat1 is not None:
-            inputs += [feat0.numpy(), feat1.numpy()]
-        req = self._step_request
-        req.infer(inputs)
-        frame = torch.from_numpy(req.get_output_tensor(0).data.copy())
-        evidence = torch.from_numpy(req.get_output_tensor(1).data.copy())
-        return frame, evidence
 
 
 def _module_of(op: Any) -> str:

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..archs.common import Warp
-from . import Interpolator, Target
+from . import Target
+from .graph import Interpolator
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.float32}
 
@@ -77,7 +78,7 @@ class TorchBackend:
         self.target = target
         self.dtype = _DTYPES[target.precision]
         self.autocast = target.precision == "bf16"
-        dev = target.device
+        self.device = dev = torch.device(str(target.device))  # a vsrife Device or a torch.device
         net = net.to(device=dev, dtype=self.dtype).to(memory_format=torch.channels_last).eval().requires_grad_(False)
         self.graph = Interpolator(net, target, warp)
         self.stream = torch.cuda.Stream(dev) if dev.type == "cuda" else None
@@ -93,7 +94,7 @@ class TorchBackend:
             if self.stream is not None:
                 stack.enter_context(torch.cuda.stream(self.stream))
             if self.autocast:
-                stack.enter_context(torch.autocast(self.target.device.type, dtype=torch.bfloat16))
+                stack.enter_context(torch.autocast(self.device.type, dtype=torch.bfloat16))
             yield
 
     def _pool(self, dtype: np.dtype) -> PinnedPool:
@@ -122,7 +123,7 @@ class TorchBackend:
         if self.stream is None:
             return host
         with self._context():
-            x = host.to(self.target.device, non_blocking=True)
+            x = host.to(self.device, non_blocking=True)
             done = torch.cuda.Event()
             done.record(self.stream)
             self._pool(np.dtype(str(host.dtype).removeprefix("torch."))).release(host, done)
@@ -148,6 +149,6 @@ class TorchBackend:
         self, img0: Tensor, img1: Tensor, t: float, feat0: Tensor | None, feat1: Tensor | None
     ) -> tuple[Tensor, Tensor]:
         with self._context():
-            timestep = torch.full((1, 1, 1, 1), t, device=self.target.device, dtype=self.dtype)
+            timestep = torch.full((1, 1, 1, 1), t, device=self.device, dtype=self.dtype)
             frame, ev = self.graph(img0, img1, timestep, feat0, feat1)
             return frame, ev.float().cpu()

@@ -1,0 +1,193 @@
+"""Serving a converted OpenVINO graph: numpy in, numpy out, no PyTorch.
+
+Converting a network needs PyTorch (:mod:`vsrife.backends.openvino_cpu` traces it); running the
+converted graph does not. Once a graph is in the compiled-graph cache, :func:`from_cache` serves it
+directly, so a process that only interpolates on the CPU never imports PyTorch: measured 0.7 GB of
+resident memory and 1-2 s of start-up saved per process (README, "Benchmarks").
+
+The cache entry of a graph is named by :func:`entry_key`: the vsrife, graph, OpenVINO and PyTorch
+versions (PyTorch's from its package metadata: a new PyTorch may trace another graph), the model,
+its weights (a checkpoint file's sha256, or a digest of a state dict's tensors), the padded and
+valid sizes, scale, ensemble and precision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__, store
+from . import Target
+
+log = logging.getLogger("vsrife")
+
+GRAPH_VERSION = 3
+"""Bumped when the exported graph changes (inputs, outputs, evidence); part of the cache key."""
+
+GRAPHS = ("step", "encoder")
+"""The graphs of an entry: the interpolation step (frame and evidence) and, for models with one,
+the per-frame encoder."""
+
+
+def native_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX), as OpenVINO reports it."""
+    import openvino as ov
+
+    try:
+        caps = ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # noqa: BLE001 - no answer: no claim
+        return False
+    return "BF16" in [str(c) for c in caps]
+
+
+def _physical_cores() -> int:
+    """Physical cores among the CPUs this process may use (hyper-threads counted once)."""
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            package, core = ((topology / f).read_text().strip() for f in ("physical_package_id", "core_id"))
+            cores.add(f"{package}:{core}")
+        except OSError:
+            cores.add(f"cpu{cpu}")
+    return max(1, len(cores))
+
+
+def inference_threads() -> int:
+    """The threads OpenVINO computes with: PyTorch's intra-op count where PyTorch is loaded (so
+    ``torch.set_num_threads`` governs both backends), else the count PyTorch would start with
+    (``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``, else the physical cores this process may use). The
+    count changes the rounding of the bf16 graph, so a graph served with or without PyTorch must
+    use the same one to give the same frames."""
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "get_num_threads"):
+        return int(torch.get_num_threads())
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return _physical_cores()
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def entry_key(target: Target, weights: str) -> str:
+    """The cache entry's name for ``target`` and ``weights`` (see the module docstring)."""
+    import openvino as ov
+
+    parts = {
+        "vsrife": __version__,
+        "graph": GRAPH_VERSION,
+        "openvino": ov.get_version(),
+        "torch": _version("torch"),
+        "model": target.spec.name,
+        "weights": weights,
+        "padded": list(target.padded),
+        "valid": [target.height, target.width],
+        "scale": target.scale,
+        "ensemble": target.ensemble,
+        "precision": target.precision,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def properties(target: Target, root: Path, threads: int | None = None) -> dict[str, Any]:
+    """How every graph is compiled (OpenVINO keeps its compiled blobs in ``root/blobs``)."""
+    return {
+        "PERFORMANCE_HINT": "LATENCY",
+        "NUM_STREAMS": 1,
+        "INFERENCE_NUM_THREADS": threads or inference_threads(),
+        "INFERENCE_PRECISION_HINT": "bf16" if target.precision == "bf16" else "f32",
+        "CACHE_DIR": str(root / "blobs"),
+    }
+
+
+def needed(target: Target) -> tuple[str, ...]:
+    """The graphs ``target`` runs."""
+    return GRAPHS if target.spec.has_encoder else GRAPHS[:1]
+
+
+class GraphRuntime:
+    """The backend calls on compiled graphs (numpy arrays in and out)."""
+
+    name = "openvino"
+
+    def __init__(self, target: Target, step: Any, encoder: Any | None) -> None:
+        self.target = target
+        self.step = step
+        self.encoder = encoder
+        self._step_request = step.create_infer_request()
+        self._enc_request = encoder.create_infer_request() if encoder is not None else None
+
+    def host_tensor(self, planes: Sequence[np.ndarray]) -> np.ndarray:
+        """The planes in a 1 x 3 x padded array, the edge pixels repeated into the padding (black
+        padding would be seen by the flow network as a hard edge moving with the frame border)."""
+        ph, pw = self.target.padded
+        out = np.empty((1, len(planes), ph, pw), np.float32)
+        for c, plane in enumerate(planes):
+            h, w = plane.shape
+            out[0, c, :h, :w] = plane
+            if pw > w:
+                out[0, c, :h, w:] = out[0, c, :h, w - 1 : w]
+            if ph > h:
+                out[0, c, h:, :] = out[0, c, h - 1 : h, :]
+        return out
+
+    def upload(self, host: np.ndarray) -> np.ndarray:
+        return host
+
+    def download(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        tg = self.target
+        return x[0, :, : tg.height, : tg.width].astype(dtype, copy=True)
+
+    def encode(self, img: np.ndarray) -> np.ndarray:
+        assert self._enc_request is not None
+        self._enc_request.infer([img])
+        return self._enc_request.get_output_tensor(0).data.copy()
+
+    def interpolate(
+        self, img0: np.ndarray, img1: np.ndarray, t: float, feat0: np.ndarray | None, feat1: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        inputs = [img0, img1]
+        if self.target.spec.arbitrary_timestep:
+            inputs.append(np.full((1, 1, 1, 1), t, np.float32))
+        if feat0 is not None and feat1 is not None:
+            inputs += [feat0, feat1]
+        req = self._step_request
+        req.infer(inputs)
+        return req.get_output_tensor(0).data.copy(), req.get_output_tensor(1).data.copy()
+
+
+def from_cache(target: Target, weights: str, root: Path | None = None) -> GraphRuntime | None:
+    """The runtime of an entry whose graphs were all converted before; None when one is missing or
+    does not compile (the converting backend then rebuilds it, with a warning)."""
+    import openvino as ov
+
+    root = root or store.compiled_dir()
+    entry = root / entry_key(target, weights)
+    xmls = [entry / f"{name}.xml" for name in needed(target)]
+    if not all(xml.is_file() for xml in xmls):
+        return None
+    core, props = ov.Core(), properties(target, root)
+    try:  # by path: OpenVINO's blob cache then skips hashing the whole model
+        compiled = [core.compile_model(str(xml), "CPU", props) for xml in xmls]
+    except Exception as e:  # noqa: BLE001 - rebuilt by the converting backend
+        log.debug("RIFE: the cached OpenVINO graphs in %s did not compile (%s)", entry, e)
+        return None
+    log.debug("RIFE: serving %s from %s", target.spec.name, entry)
+    return GraphRuntime(target, compiled[0], compiled[1] if len(compiled) > 1 else None)
