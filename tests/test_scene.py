@@ -39,6 +39,19 @@ def test_pans_are_not_cut(name: str, speed: float) -> None:
     assert diffs[-1] == 0
 
 
+@pytest.mark.parametrize("bars", [32, 48])  # rows above and below: bars over 40 % and 50 % of the frame
+def test_black_bars_do_not_dilute_the_first_stage(bars: int) -> None:
+    # Bars match perfectly whatever the picture does; averaged in, bars of a third of the frame
+    # lowered a cut's score by a third, and wider ones could push it below the candidate line.
+    pictures = _pan("astronaut", 2, 3, 1) + _pan("coffee", 2, 3, 1)
+    boxed = [np.pad(f, ((0, 0), (bars, bars), (0, 0))) for f in pictures]
+    plain, letterboxed = _diffs(clip_from_frames(pictures)), _diffs(clip_from_frames(boxed))
+    cut = 1
+    assert letterboxed[cut] > DEFAULT_THRESHOLD
+    assert letterboxed[cut] == pytest.approx(plain[cut], rel=0.2), (plain, letterboxed)
+    assert max(letterboxed[0], letterboxed[2]) < DEFAULT_THRESHOLD * 0.5  # the pans stay below the candidates
+
+
 def test_slow_fade_is_not_cut() -> None:
     frames = [f * np.float32(g) for f, g in zip(_pan("moon", 8, 1, 0), np.linspace(1.0, 0.3, 8))]
     assert max(_diffs(clip_from_frames(frames))) < DEFAULT_THRESHOLD

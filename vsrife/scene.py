@@ -4,7 +4,9 @@
 the first stage alone).
 
 1. A cheap metric on every pair (:func:`pair_differences`, about 2 ms): motion-compensated block
-   matching on luma shrunk to at most 128 pixels wide (values 0..1). The second frame's brightness
+   matching on luma shrunk to at most 128 pixels wide (values 0..1), without the flat bars both
+   frames share (letterboxing, pillarboxing: they match whatever the picture does, and bars over
+   half the frame halved a cut's score). The second frame's brightness
    is matched to the first's by a gain (clamped to 1/1.5 .. 1.5, so fades cost nothing but a cut to
    or from black still counts). Every 8 x 8 block of one frame is searched in the other, coarse to
    fine (a full search of +-4 pixels on a half-size copy, then +-1 pixel at full size); a position
@@ -66,6 +68,9 @@ on every candidate pair of seeds 1-5 and the real clips at full and half rate, e
 bars of a third of the frame: real fast motion scores up to 0.063 (bikes at half rate, letterboxed;
 0.025 without bars), synthetic motion up to 0.018, real cuts at least 0.57; 13 of 298 synthetic cuts
 (near-identical pictures) score below, 12 at 0.04."""
+
+FLAT = 0.02
+"""A row or column whose range (0..1) is below this in both frames, at one level, is a bar."""
 
 METRIC_WIDTH = 128
 MIN_SIZE = 16  # one 8 x 8 block at full size and one 4 x 4 block at half size, with room to spare
@@ -159,11 +164,36 @@ def _frame_score(costs: np.ndarray) -> float:
     return float((inner if inner.size else costs).mean())
 
 
+def _bars(a: np.ndarray, b: np.ndarray, axis: int) -> tuple[int, int]:
+    """How many lines at the start and at the end of ``axis`` (0: rows) are the same flat bar in
+    both frames: each line's range below :data:`FLAT` in both, at the same level."""
+    lo = np.minimum(a.min(axis=1 - axis), b.min(axis=1 - axis))
+    hi = np.maximum(a.max(axis=1 - axis), b.max(axis=1 - axis))
+    bar = hi - lo < FLAT
+    n = bar.size
+    start = n if bar.all() else int(np.argmin(bar))
+    end = n if bar.all() else int(np.argmin(bar[::-1]))
+    return start, end
+
+
+def _picture(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both frames without the black (or any flat) bars they share: letterboxing, pillarboxing.
+    Bars match whatever the picture does, so averaged in they dilute a cut's score (bars over half
+    the frame halve it). Kept whole when less than :data:`MIN_SIZE` would remain."""
+    top, bottom = _bars(a, b, 0)
+    left, right = _bars(a, b, 1)
+    h, w = a.shape
+    if h - top - bottom < MIN_SIZE or w - left - right < MIN_SIZE or not (top or bottom or left or right):
+        return a, b
+    return a[top : h - bottom, left : w - right], b[top : h - bottom, left : w - right]
+
+
 def pair_metric(a: np.ndarray, b: np.ndarray) -> float:
     """The scene metric between two luma planes (2-D float arrays of the same shape, at least
     16 x 16; meant for the shrunk copies that :func:`pair_differences` makes)."""
     a = np.asarray(a, np.float32)
     b = np.asarray(b, np.float32)
+    a, b = _picture(a, b)
     ma, mb = float(a.mean()), float(b.mean())
     if ma > 1e-6 and mb > 1e-6:
         b = b * np.float32(min(max(ma / mb, 1 / MAX_GAIN), MAX_GAIN))
