@@ -184,23 +184,32 @@ def _serve(tmp_path: Path, compiled: Path, model: Path, precision: str) -> dict:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-def test_a_converted_graph_is_served_without_pytorch_and_gives_the_same_frames(tmp_path: Path) -> None:
+def test_a_converted_graph_is_served_without_pytorch_and_gives_the_same_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A process that finds its graph converted never imports PyTorch (0.7 GB), recognises an
     unnamed checkpoint file by its hash, and gives frames identical to the converting run (the
     default precision: mixed bf16 on this CPU, whose rounding depends on the thread count); other
-    weights in the same file name are a miss, converted anew."""
-    precision = "auto"
+    weights in the same file are other weights: no graph, no remembered model."""
+    from vsrife import loader
+    from vsrife.backends import CPU, Target, cached, resolve_precision
+
     from helpers import save_state
 
     compiled = tmp_path / "compiled"
     ckpt = save_state(random_state(registry.get_spec("4.6"), seed=8), tmp_path / "mine.pkl")
-    first = _serve(tmp_path, compiled, ckpt, precision)
+    first = _serve(tmp_path, compiled, ckpt, "auto")
     assert first["torch"]  # converted: PyTorch was needed
-    again = _serve(tmp_path, compiled, ckpt, precision)
+    again = _serve(tmp_path, compiled, ckpt, "auto")
     assert not again["torch"] and again["frames"] == first["frames"]
+    monkeypatch.setenv("VSRIFE_COMPILED_DIR", str(compiled))
+    before = loader.resolve(ckpt).weights
+    spec = registry.get_spec("4.6")
+    target = Target(spec, CPU, resolve_precision("auto", spec, CPU, "openvino"), 64, 96, (64, 96), 1.0, False)
+    assert cached("openvino", target, before) is not None  # the graph the runs above served
     save_state(random_state(registry.get_spec("4.6"), seed=9), ckpt)
-    other = _serve(tmp_path, compiled, ckpt, precision)
-    assert other["torch"] and other["frames"] != first["frames"]
+    after = loader.resolve(ckpt)
+    assert after.weights != before and cached("openvino", target, after.weights) is None
 
 
 def test_host_tensors_repeat_the_edge_like_torch_padding() -> None:
