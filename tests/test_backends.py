@@ -100,6 +100,7 @@ def test_compiled_graph_cache_hit_miss_invalidation_and_damage(
     assert "converted 4.6 for OpenVINO" in log1  # miss: converted once
     (entry,) = {p for p in compiled.iterdir() if p.name != "blobs" and not p.name.startswith(".")} - before
     assert f"cached in {entry}" in log1
+    assert any((entry / "blobs").iterdir())  # OpenVINO's compiled blobs live in the entry and go with it
     again, log2 = build()
     assert "converted" not in log2 and np.array_equal(first, again)  # hit: read back, same output
     _, log3 = build(random_clip(3, 96, 48))  # another padded size: another graph
@@ -244,3 +245,35 @@ def test_inference_threads_without_pytorch_follow_omp_num_threads() -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "3"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert json.loads(out.stdout) == [3, 1, False]
+
+
+def test_the_compiled_graph_cache_stays_under_its_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from vsrife.backends.openvino_runtime import MAX_MB_ENV, RECENT_S, max_bytes, prune
+
+    now = 1_000_000_000.0
+
+    def entry(name: str, mb: int, age: float) -> Path:
+        path = tmp_path / (name * 32)[:32]
+        (path / "blobs").mkdir(parents=True)
+        (path / "step.bin").write_bytes(b"\0" * (mb << 20))
+        (path / "blobs" / "x.blob").write_bytes(b"\0" * (1 << 20))
+        os.utime(path, (now - age, now - age))
+        return path
+
+    old, older, oldest = entry("a", 3, 3000), entry("b", 3, 4000), entry("c", 3, 5000)
+    recent = entry("d", 3, RECENT_S / 2)  # in use by another process, perhaps: never removed
+    new = entry("e", 3, 10**6)  # the entry just converted (kept whatever its time says)
+    legacy = tmp_path / "blobs"
+    legacy.mkdir()
+    (legacy / "y.blob").write_bytes(b"\0" * 1000)
+    (tmp_path / "recognised").mkdir()  # not an entry: left alone
+    removed = prune(tmp_path, keep=new, limit=13 << 20, now=now)  # 5 entries of 4 MB: 20 MB
+    assert set(removed) == {legacy, oldest, older}
+    assert all(p.is_dir() for p in (old, recent, new, tmp_path / "recognised"))
+    assert prune(tmp_path, keep=new, limit=0 << 20, now=now) == [old]  # limit 0 bytes: all it may remove
+    monkeypatch.setenv(MAX_MB_ENV, "0")
+    assert max_bytes() is None and prune(tmp_path) == []  # 0: no bound
+    monkeypatch.setenv(MAX_MB_ENV, "lots")
+    assert max_bytes() == 2048 << 20

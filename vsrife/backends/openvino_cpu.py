@@ -38,7 +38,7 @@ from .. import store
 from ..archs.common import Warp
 from . import Target
 from .graph import Interpolator
-from .openvino_runtime import GraphRuntime, entry_key, properties
+from .openvino_runtime import GraphRuntime, entry_key, properties, prune, used
 
 log = logging.getLogger("vsrife")
 
@@ -135,10 +135,14 @@ class OpenVINOBackend(GraphRuntime):
         net = net.float().eval().requires_grad_(False)
         root = cache or store.compiled_dir()
         self.entry = root / entry_key(target, weights or f"tensors:{_weights_digest(net)}")
-        self.properties = properties(target, root, threads)
+        self.properties = properties(target, self.entry, threads)
+        self._converted = False
         graph = Interpolator(net, target, warp)
         step = self._compiled("step", lambda: self._convert_step(graph))
         encoder = self._compiled("encoder", lambda: self._convert_encoder(net)) if target.spec.has_encoder else None
+        used(self.entry)
+        if self._converted:  # a new entry: keep the cache bounded
+            prune(root, keep=self.entry)
         super().__init__(target, step, encoder)
 
     # ----------------------------------------------------------------- conversion and cache
@@ -189,6 +193,7 @@ class OpenVINOBackend(GraphRuntime):
             except Exception as e:  # noqa: BLE001 - a damaged graph is rebuilt, not fatal
                 log.warning("RIFE: the cached OpenVINO graph %s is unreadable (%s); rebuilding it", xml, e)
         start = time.perf_counter()
+        self._converted = True
         model = convert()
         # run what later starts will read (the same graph, the same output)
         compiled = self.core.compile_model(str(xml) if self._store(name, model, ov) else model, "CPU", self.properties)

