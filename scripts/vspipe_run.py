@@ -31,11 +31,14 @@ class Run:
     samples: list[Sample] = field(default_factory=list)
 
     def after_first(self) -> list[Sample]:
-        return [s for s in self.samples if s.time >= self.first_frame]
+        """The samples from the last one before the first frame came out (the start of output)."""
+        before = [i for i, s in enumerate(self.samples) if s.time < self.first_frame]
+        return self.samples[before[-1] if before else 0 :]
 
     @property
     def cores(self) -> float:
-        """CPU seconds per second while frames were being produced."""
+        """CPU seconds per second while frames were being produced (nan for a run too short to
+        sample twice: a short clip served without PyTorch can finish in a tenth of a second)."""
         live = self.after_first()
         if len(live) < 2 or live[-1].time <= live[0].time:
             return float("nan")
@@ -72,7 +75,7 @@ def _sample(pid: int) -> Sample:
     return Sample(time.perf_counter(), cpu, rss, peak)
 
 
-def run(script: str, interval: float = 0.1) -> Run:
+def run(script: str, interval: float = 0.02) -> Run:
     import imageio_ffmpeg
 
     with tempfile.TemporaryDirectory() as tmp:
