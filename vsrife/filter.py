@@ -153,7 +153,7 @@ def _engine(opts: Options, model: Model, plan: Plan, work: WorkFormat) -> Engine
     problem = memory_problem(target)
     if problem:
         raise error("clip", problem)
-    backend = backends.cached(name, target, model.weights) or _built(opts, model, name, target)
+    backend = backends.cached(name, target, model.weights, model.source) or _built(opts, model, name, target)
     frame_bytes = 4 * ph * pw * (3 + spec.encoder_channels)
     entries = 2 * plan.steps + 4 * vs.core.num_threads + 4
     engine = Engine(backend, target, cache_entries=entries, cache_bytes=max(CACHE_BYTES, 8 * frame_bytes))

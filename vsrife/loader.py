@@ -215,6 +215,9 @@ class Model:
     weights: str | None
     """``sha256:<hex>`` of the checkpoint file; None for a state dict given in memory."""
     origin: str
+    source: str | None
+    """What resolves to it again in another process: the model's name or the file's absolute path
+    (None for a state dict)."""
     read: Callable[[], Checkpoint] = field(repr=False, compare=False)
     """The checkpoint (read once, on first call; PyTorch is imported then)."""
 
@@ -237,7 +240,7 @@ def resolve(model: ModelArg) -> Model:
         model = registry.DEFAULT
     if isinstance(model, Mapping):
         ckpt = recognise(canonicalize(model), "the state dict")
-        return Model(ckpt.spec, None, ckpt.origin, lambda: ckpt)
+        return Model(ckpt.spec, None, ckpt.origin, None, lambda: ckpt)
     text = os.fspath(model)
     try:
         spec = registry.get_spec(text)
@@ -260,15 +263,16 @@ def resolve(model: ModelArg) -> Model:
         if known is None:
             ckpt = read_file()
             _remember(digest, ckpt.spec)
-            return Model(ckpt.spec, f"sha256:{digest}", path.name, lambda: ckpt)
-        return Model(known, f"sha256:{digest}", path.name, functools.cache(read_file))
+            return Model(ckpt.spec, f"sha256:{digest}", path.name, str(path.resolve()), lambda: ckpt)
+        return Model(known, f"sha256:{digest}", path.name, str(path.resolve()), functools.cache(read_file))
     path = store.installed_path(spec)
 
     def read_installed() -> Checkpoint:
         sd, metadata = read(path)
         return _with_hash(recognise(sd, spec.filename, spec, metadata), path)
 
-    return Model(spec, f"sha256:{store.sha256_file(path)}", spec.filename, functools.cache(read_installed))
+    digest = store.sha256_file(path)
+    return Model(spec, f"sha256:{digest}", spec.filename, spec.name, functools.cache(read_installed))
 
 
 def _record(digest: str) -> Path:

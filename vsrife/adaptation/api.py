@@ -17,6 +17,7 @@ import torch
 import vapoursynth as vs
 from torch import Tensor
 
+from .. import loader
 from ..scene import DEFAULT_THRESHOLD, HELD_THRESHOLD
 from . import triplets, weights
 from .defaults import DEFAULT_SECONDS
@@ -305,6 +306,9 @@ def _run(
         "device": str(device),
     }
     path = weights.write_adapted(output, out.state, weights.metadata(base, fingerprint, settings.as_dict(), summary))
+    # read back as RIFE will: a file that does not load is an error now, not at interpolation; and the
+    # model it holds is remembered by its hash, so vspipe serves it without loading PyTorch
+    loader.resolve(path)
     log.info(
         "vsrife: %s: %d steps, validation %.2f -> %.2f dB, kept the %s weights (%.0f s)",
         path,

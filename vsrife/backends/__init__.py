@@ -160,15 +160,22 @@ def resolve_precision(requested: str, spec: ModelSpec, device: DeviceLike, backe
     return requested
 
 
-def cached(name: str, target: Target, weights: str | None) -> Backend | None:
-    """The backend ``name`` for ``target`` when it can start from what an earlier run left, without
-    PyTorch: OpenVINO with both graphs of this target and these weights (``weights``: the id from
-    :func:`vsrife.loader.resolve`) already converted. None otherwise (build it with :func:`build`)."""
+def cached(name: str, target: Target, weights: str | None, source: str | None = None) -> Backend | None:
+    """The backend ``name`` for ``target`` when it can run without PyTorch: OpenVINO with both
+    graphs of this target and these weights (``weights``: the id from :func:`vsrife.loader.resolve`)
+    converted, by an earlier run or, given the model's ``source`` (its name or path), by a child
+    process now (:mod:`vsrife.backends.openvino_child`). None otherwise (build it with :func:`build`)."""
     if name != "openvino" or weights is None:
         return None
     from .openvino_runtime import from_cache
 
-    return from_cache(target, weights)
+    found = from_cache(target, weights)
+    if found is None and source is not None:
+        from .openvino_child import convert_apart
+
+        if convert_apart(source, weights, target):
+            found = from_cache(target, weights)
+    return found
 
 
 def build(
