@@ -280,3 +280,27 @@ def test_the_compiled_graph_cache_stays_under_its_bound(tmp_path: Path, monkeypa
     assert max_bytes() is None and prune(tmp_path) == []  # 0: no bound
     monkeypatch.setenv(MAX_MB_ENV, "lots")
     assert max_bytes() == 2048 << 20
+
+
+def test_the_converting_child_ends_with_its_parent_and_is_not_used_beside_pytorch(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from vsrife.backends import CPU, Target
+    from vsrife.backends.openvino_child import convert_apart
+
+    spec = registry.get_spec("4.6")
+    target = Target(spec, CPU, "fp32", 48, 64, (64, 64), 1.0, False)
+    assert not convert_apart("4.6", "sha256:0", target)  # PyTorch is loaded here: converting here is cheaper
+    job = {"model": "4.6", "weights": "sha256:0", "precision": "fp32", "size": [48, 64], "padded": [64, 64],
+           "scale": 1.0, "ensemble": False, "threads": 1, "parent": 2**22 + 12345}  # fmt: skip
+    env = {**os.environ, "VSRIFE_COMPILED_DIR": str(tmp_path)}
+    start = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "vsrife.backends.openvino_child", json.dumps(job)], env=env,
+                         capture_output=True, timeout=60)  # fmt: skip
+    assert run.returncode == 1 and not run.stderr  # its "parent" is gone: it stops at once, without a word
+    assert time.perf_counter() - start < 30
+    assert not any(tmp_path.iterdir())

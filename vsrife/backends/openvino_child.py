@@ -16,6 +16,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def convert_apart(model: str, weights: str, target: Target) -> bool:
         "scale": target.scale,
         "ensemble": target.ensemble,
         "threads": inference_threads(),
+        "parent": os.getpid(),
     }
     start = time.perf_counter()
     try:
@@ -85,9 +87,21 @@ def convert_apart(model: str, weights: str, target: Target) -> bool:
     return True
 
 
+def _exit_with(parent: int) -> None:
+    """End this process when ``parent`` does (a stopped vspipe must not leave a conversion running)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     """The child: convert the job's graphs into the cache; print ``{"entry": ...}`` on success."""
     job = json.loads(argv[0])
+    _exit_with(int(job["parent"]))
     from .. import loader
     from ..archs.common import Warp
     from .openvino_cpu import OpenVINOBackend
