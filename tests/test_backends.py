@@ -304,3 +304,22 @@ def test_the_converting_child_ends_with_its_parent_and_is_not_used_beside_pytorc
     assert run.returncode == 1 and not run.stderr  # its "parent" is gone: it stops at once, without a word
     assert time.perf_counter() - start < 30
     assert not any(tmp_path.iterdir())
+
+
+def test_a_cache_that_cannot_be_written_costs_the_cache_not_the_backend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sd = random_state(registry.get_spec("4.6"), seed=4)
+
+    def frame() -> np.ndarray:
+        out = vsrife.RIFE(random_clip(3, 64, 48), model=sd, backend="openvino", precision="bf16")
+        return planes(out.get_frame(1))
+
+    monkeypatch.setenv("VSRIFE_COMPILED_DIR", str(tmp_path / "cache"))
+    cached = frame()
+    (tmp_path / "file").write_text("not a directory")
+    monkeypatch.setenv("VSRIFE_COMPILED_DIR", str(tmp_path / "file" / "compiled"))
+    with caplog.at_level(logging.WARNING, logger="vsrife"):
+        uncached = frame()
+    assert "could not cache the OpenVINO graph" in caplog.text
+    assert np.array_equal(uncached, cached)  # the same graph as every start that reads the cache

@@ -195,8 +195,14 @@ class OpenVINOBackend(GraphRuntime):
         start = time.perf_counter()
         self._converted = True
         model = convert()
-        # run what later starts will read (the same graph, the same output)
-        compiled = self.core.compile_model(str(xml) if self._store(name, model, ov) else model, "CPU", self.properties)
+        if self._store(name, model, ov):  # run what later starts will read (the same graph, the same output)
+            compiled = self.core.compile_model(str(xml), "CPU", self.properties)
+        else:  # nowhere to cache: from a temporary copy (the graph read back from a file, as every
+            # other start runs it: compiled from memory its output differs), without a blob cache
+            uncached = {k: v for k, v in self.properties.items() if k != "CACHE_DIR"}
+            with tempfile.TemporaryDirectory(prefix="vsrife-graph-") as tmp:
+                ov.save_model(model, str(Path(tmp) / f"{name}.xml"), compress_to_fp16=False)
+                compiled = self.core.compile_model(str(Path(tmp) / f"{name}.xml"), "CPU", uncached)
         log.info(
             "RIFE: converted %s for OpenVINO (%s, %dx%d, %s) in %.1f s; cached in %s",
             self.target.spec.name,
