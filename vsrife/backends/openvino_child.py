@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .. import store
 from . import CPU, Target
-from .openvino_runtime import inference_threads
+from .openvino_runtime import inference_threads, writable
 
 log = logging.getLogger("vsrife")
 
@@ -37,22 +37,13 @@ def _python() -> str | None:
     return exe if exe and Path(exe).name.lower().startswith("python") and os.access(exe, os.X_OK) else None
 
 
-def _writable(path: Path) -> bool:
-    """Whether the cache can be written (its nearest existing ancestor is a writable directory): a
-    child's conversion that cannot be stored would be done again here."""
-    for p in (path, *path.parents):
-        if p.exists():
-            return p.is_dir() and os.access(p, os.W_OK)
-    return False
-
-
 def convert_apart(model: str, weights: str, target: Target) -> bool:
     """Convert ``model`` (a name or a checkpoint path, as given to ``RIFE``; its file has the id
     ``weights``) for ``target`` in a child process; whether the entry was written. False (and the
     caller converts in-process) where PyTorch is loaded here already, no interpreter can be found,
     or the child fails; a failure is logged at debug level, the in-process conversion reports it."""
     python = _python()
-    if "torch" in sys.modules or python is None or not _writable(store.compiled_dir()):
+    if "torch" in sys.modules or python is None or not writable(store.compiled_dir()):
         return False
     job = {
         "model": model,

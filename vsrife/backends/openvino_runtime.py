@@ -113,16 +113,27 @@ def entry_key(target: Target, weights: str) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def writable(path: Path) -> bool:
+    """Whether ``path`` can be written: its nearest existing ancestor (itself included) is a
+    directory this process may write to."""
+    for p in (path, *path.parents):
+        if p.exists():
+            return p.is_dir() and os.access(p, os.W_OK)
+    return False
+
+
 def properties(target: Target, entry: Path, threads: int | None = None) -> dict[str, Any]:
-    """How every graph is compiled (OpenVINO keeps its compiled blobs in the entry, ``blobs/``, so
-    that they go with it)."""
-    return {
+    """How every graph is compiled. OpenVINO keeps its compiled blobs in the entry (``blobs/``, so
+    that they go with it), where the entry can be written: a blob cache it cannot write fails."""
+    props: dict[str, Any] = {
         "PERFORMANCE_HINT": "LATENCY",
         "NUM_STREAMS": 1,
         "INFERENCE_NUM_THREADS": threads or inference_threads(),
         "INFERENCE_PRECISION_HINT": "bf16" if target.precision == "bf16" else "f32",
-        "CACHE_DIR": str(entry / "blobs"),
     }
+    if writable(entry / "blobs"):
+        props["CACHE_DIR"] = str(entry / "blobs")
+    return props
 
 
 def needed(target: Target) -> tuple[str, ...]:
