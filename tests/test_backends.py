@@ -188,12 +188,11 @@ def _serve(tmp_path: Path, compiled: Path, model: Path, precision: str) -> dict:
 def test_a_converted_graph_is_served_without_pytorch_and_gives_the_same_frames(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A process that has not loaded PyTorch never does (0.7 GB) where the model is known without
-    reading the checkpoint: by name, or a file recognised before (recorded by its hash; here by this
-    process, as ``vsrife adapt`` does for the files it writes). The first run converts in a child
-    process, the second finds the graph converted; both give the same frames (the default
-    precision: mixed bf16 on this CPU, whose rounding depends on the thread count). Other weights in
-    the same file are other weights: no graph, no record."""
+    """A process that has not loaded PyTorch never does (0.7 GB): a checkpoint file it has never seen
+    is recognised in a child process (and recorded by its hash), the graph converted in another;
+    the next run finds both. Both give the same frames (the default precision: mixed bf16 on this
+    CPU, whose rounding depends on the thread count). Other weights in the same file are other
+    weights: no graph. A file that is not a model still gets the usual error."""
     from vsrife import loader
     from vsrife.backends import CPU, Target, cached, resolve_precision
 
@@ -201,19 +200,23 @@ def test_a_converted_graph_is_served_without_pytorch_and_gives_the_same_frames(
 
     compiled = tmp_path / "compiled"
     ckpt = save_state(random_state(registry.get_spec("4.6"), seed=8), tmp_path / "mine.pkl")
-    monkeypatch.setenv("VSRIFE_COMPILED_DIR", str(compiled))
-    before = loader.resolve(ckpt).weights  # recognised (read with PyTorch) and recorded
     first = _serve(tmp_path, compiled, ckpt, "auto")
-    assert not first["torch"]  # converted by a child process
-    assert [p.name for p in compiled.iterdir() if len(p.name) == 32]
+    assert not first["torch"]  # recognised and converted by child processes
+    assert [p.name for p in compiled.iterdir() if len(p.name) == 32] and any((compiled / "recognised").iterdir())
     again = _serve(tmp_path, compiled, ckpt, "auto")
     assert not again["torch"] and again["frames"] == first["frames"]
+    monkeypatch.setenv("VSRIFE_COMPILED_DIR", str(compiled))
+    before = loader.resolve(ckpt).weights
     spec = registry.get_spec("4.6")
     target = Target(spec, CPU, resolve_precision("auto", spec, CPU, "openvino"), 64, 96, (64, 96), 1.0, False)
     assert cached("openvino", target, before) is not None  # the graph the runs above served
     save_state(random_state(registry.get_spec("4.6"), seed=9), ckpt)
     after = loader.resolve(ckpt)
     assert after.weights != before and cached("openvino", target, after.weights) is None
+    junk = tmp_path / "junk.pkl"
+    junk.write_bytes(b"not a checkpoint" * 100)
+    with pytest.raises(AssertionError, match="RIFE: model: cannot read checkpoint"):
+        _serve(tmp_path, compiled, junk, "auto")
 
 
 def test_host_tensors_repeat_the_edge_like_torch_padding() -> None:
@@ -296,10 +299,11 @@ def test_the_converting_child_ends_with_its_parent_and_is_not_used_beside_pytorc
     target = Target(spec, CPU, "fp32", 48, 64, (64, 64), 1.0, False)
     assert not convert_apart("4.6", "sha256:0", target)  # PyTorch is loaded here: converting here is cheaper
     job = {"model": "4.6", "weights": "sha256:0", "precision": "fp32", "size": [48, 64], "padded": [64, 64],
-           "scale": 1.0, "ensemble": False, "threads": 1, "parent": 2**22 + 12345}  # fmt: skip
+           "scale": 1.0, "ensemble": False, "threads": 1}  # fmt: skip
     env = {**os.environ, "VSRIFE_COMPILED_DIR": str(tmp_path)}
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "vsrife.backends.openvino_child", json.dumps(job)], env=env,
+    gone = str(2**22 + 12345)  # the parent's pid, last: one that is not there
+    run = subprocess.run([sys.executable, "-m", "vsrife.backends.openvino_child", json.dumps(job), gone], env=env,
                          capture_output=True, timeout=60)  # fmt: skip
     assert run.returncode == 1 and not run.stderr  # its "parent" is gone: it stops at once, without a word
     assert time.perf_counter() - start < 30

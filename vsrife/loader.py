@@ -259,7 +259,7 @@ def resolve(model: ModelArg) -> Model:
             sd, metadata = read(path)
             return _with_hash(recognise(sd, path.name, named, metadata), path if named is not None else None)
 
-        known = named or _recalled(digest)
+        known = named or _recalled(digest) or _recognised_apart(path, digest)
         if known is None:
             ckpt = read_file()
             _remember(digest, ckpt.spec)
@@ -273,6 +273,16 @@ def resolve(model: ModelArg) -> Model:
 
     digest = store.sha256_file(path)
     return Model(spec, f"sha256:{digest}", spec.filename, spec.name, functools.cache(read_installed))
+
+
+def _recognised_apart(path: Path, digest: str) -> ModelSpec | None:
+    """Where PyTorch is not loaded here, recognise the file in a child process (which records the
+    model it holds) rather than load PyTorch to read it; None where that cannot be done or the file
+    is not a model (then it is read here, and the error says why)."""
+    from . import child
+
+    run = child.run(__name__, str(path))
+    return _recalled(digest) if run is not None and run.returncode == 0 else None
 
 
 def _record(digest: str) -> Path:
@@ -320,3 +330,21 @@ def build(ckpt: Checkpoint) -> nn.Module:
             f"{ckpt.origin} does not fit {ckpt.spec.name}: {'; '.join(_diff(ckpt.spec, ckpt.network)[0])}"
         )
     return net.eval()
+
+
+def main(argv: list[str]) -> int:
+    """The child of :func:`_recognised_apart`: recognise (and so record) one checkpoint file."""
+    from . import child
+
+    child.exit_with(int(argv[1]))
+    try:
+        resolve(argv[0])
+    except ModelError:
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -13,28 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
 import sys
-import threading
 import time
-from pathlib import Path
 
-from .. import store
+from .. import child, store
 from . import CPU, Target
 from .openvino_runtime import inference_threads, writable
 
 log = logging.getLogger("vsrife")
-
-TIMEOUT_S = 900.0
-"""The longest a conversion may take in the child (a 4K frame converts in well under a minute)."""
-
-
-def _python() -> str | None:
-    """The Python interpreter of this process, where it is one (inside vspipe ``sys.executable`` is
-    the environment's ``python``; an application embedding Python may name itself instead)."""
-    exe = sys.executable
-    return exe if exe and Path(exe).name.lower().startswith("python") and os.access(exe, os.X_OK) else None
 
 
 def convert_apart(model: str, weights: str, target: Target) -> bool:
@@ -42,8 +28,7 @@ def convert_apart(model: str, weights: str, target: Target) -> bool:
     ``weights``) for ``target`` in a child process; whether the entry was written. False (and the
     caller converts in-process) where PyTorch is loaded here already, no interpreter can be found,
     or the child fails; a failure is logged at debug level, the in-process conversion reports it."""
-    python = _python()
-    if "torch" in sys.modules or python is None or not writable(store.compiled_dir()):
+    if not writable(store.compiled_dir()):
         return False
     job = {
         "model": model,
@@ -54,20 +39,10 @@ def convert_apart(model: str, weights: str, target: Target) -> bool:
         "scale": target.scale,
         "ensemble": target.ensemble,
         "threads": inference_threads(),
-        "parent": os.getpid(),
     }
     start = time.perf_counter()
-    try:
-        run = subprocess.run(
-            [python, "-m", __name__, json.dumps(job)],
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError) as e:
-        log.debug("RIFE: converting in a child process failed (%s); converting here", e)
+    run = child.run(__name__, json.dumps(job))
+    if run is None:
         return False
     if run.returncode != 0:
         log.debug("RIFE: the converting child exited %d: %s", run.returncode, run.stderr[-2000:])
@@ -88,21 +63,10 @@ def convert_apart(model: str, weights: str, target: Target) -> bool:
     return True
 
 
-def _exit_with(parent: int) -> None:
-    """End this process when ``parent`` does (a stopped vspipe must not leave a conversion running)."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def main(argv: list[str]) -> int:
     """The child: convert the job's graphs into the cache; print ``{"entry": ...}`` on success."""
+    child.exit_with(int(argv[1]))
     job = json.loads(argv[0])
-    _exit_with(int(job["parent"]))
     from .. import loader
     from ..archs.common import Warp
     from .openvino_cpu import OpenVINOBackend
