@@ -323,7 +323,7 @@ def test_a_cache_that_cannot_be_written_costs_the_cache_not_the_backend(
     cached = frame()
     (tmp_path / "file").write_text("not a directory")
     monkeypatch.setenv("VSRIFE_COMPILED_DIR", str(tmp_path / "file" / "compiled"))
-    with caplog.at_level(logging.WARNING, logger="vsrife"):
+    with caplog.at_level(logging.INFO, logger="vsrife"):
         uncached = frame()
-    assert "could not cache the OpenVINO graph" in caplog.text
+    assert "could not cache the OpenVINO graph" in caplog.text and "cached in" not in caplog.text
     assert np.array_equal(uncached, cached)  # the same graph as every start that reads the cache

@@ -195,7 +195,8 @@ class OpenVINOBackend(GraphRuntime):
         start = time.perf_counter()
         self._converted = True
         model = convert()
-        if self._store(name, model, ov):  # run what later starts will read (the same graph, the same output)
+        stored = self._store(name, model, ov)
+        if stored:  # run what later starts will read (the same graph, the same output)
             compiled = self.core.compile_model(str(xml), "CPU", self.properties)
         else:  # nowhere to cache: from a temporary copy (the graph read back from a file, as every
             # other start runs it: compiled from memory its output differs), without a blob cache
@@ -204,14 +205,14 @@ class OpenVINOBackend(GraphRuntime):
                 ov.save_model(model, str(Path(tmp) / f"{name}.xml"), compress_to_fp16=False)
                 compiled = self.core.compile_model(str(Path(tmp) / f"{name}.xml"), "CPU", uncached)
         log.info(
-            "RIFE: converted %s for OpenVINO (%s, %dx%d, %s) in %.1f s; cached in %s",
+            "RIFE: converted %s for OpenVINO (%s, %dx%d, %s) in %.1f s; %s",
             self.target.spec.name,
             name,
             self.target.padded[1],
             self.target.padded[0],
             self.target.precision,
             time.perf_counter() - start,
-            self.entry,
+            f"cached in {self.entry}" if stored else "not cached (see the warning above)",
         )
         return compiled
 
