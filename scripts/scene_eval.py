@@ -96,6 +96,15 @@ REAL_CUTS: dict[str, tuple[int, ...]] = {
     "bikes": (29, 75, 136, 186, 241),
     "carphone": (),
     "bigbuckbunny": (),
+    # the OpenCV sample clips (issue 12's five): megamind, an animated trailer: a dark title frame
+    #   (0), then shots 1-97, 98-153, 154-199, 200-269; tree: one shot, a tree swaying, a hand
+    #   sweeping into view over its last 15 frames (pairs 53-66 score high: motion, no cut);
+    #   vtest (pedestrians, static camera), cup and box (hand-held objects): one shot each.
+    "megamind": (0, 97, 153, 199),
+    "tree": (),
+    "vtest": (),
+    "cup": (),
+    "box": (),
 }
 
 # ------------------------------------------------------------------------------------ the synthetic catalogue
@@ -448,6 +457,8 @@ def real_clip(name: str, max_width: int) -> Labelled:
     """A real clip as decoded, shrunk to at most ``max_width`` (keeping its colour matrix), with
     the labels of REAL_CUTS."""
     yuv = core.bs.VideoSource(str(footage(name)))
+    if yuv.format.color_family == vs.RGB:  # tree.avi: RGB24; the YUV detectors get it as BT.709
+        yuv = yuv.resize.Bicubic(format=vs.YUV420P8, matrix_s="709")
     colour = read_colour(yuv, yuv.get_frame(0).props)
     if yuv.width > max_width:
         h = round(yuv.height * max_width / yuv.width / 2) * 2
