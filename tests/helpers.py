@@ -104,6 +104,7 @@ def pinned_sdist(project: str, filename: str, sha256: str, timeout: float = 120)
     """A verified copy of the source distribution ``filename`` of ``project``, found on the package
     index's simple page (``PIP_INDEX_URL`` or PyPI) and downloaded once into the test cache."""
     import re
+    import urllib.parse
     import urllib.request
 
     path = cache_dir() / filename
@@ -113,12 +114,13 @@ def pinned_sdist(project: str, filename: str, sha256: str, timeout: float = 120)
     try:
         with urllib.request.urlopen(f"{index}/{project}/", timeout=30) as r:
             page = r.read().decode("utf-8", "replace")
-        links = re.findall(r'href="([^"#]*/' + re.escape(filename) + r')[#"]', page)
+        links = re.findall(r'href="((?:[^"#]*/)?' + re.escape(filename) + r')[#"]', page)
         if not links:
             raise Unavailable(f"{filename} is not on {index}/{project}/")
         path.parent.mkdir(parents=True, exist_ok=True)
         part = path.with_suffix(".part")
-        with urllib.request.urlopen(links[0], timeout=timeout) as r, part.open("wb") as f:
+        url = urllib.parse.urljoin(f"{index}/{project}/", links[0])  # a mirror may link relatively
+        with urllib.request.urlopen(url, timeout=timeout) as r, part.open("wb") as f:
             while chunk := r.read(1 << 20):
                 f.write(chunk)
     except OSError as e:
