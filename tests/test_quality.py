@@ -73,13 +73,16 @@ def test_cuts_of_a_letterboxed_film_are_cut_and_its_pan_is_not(
 def _real_rgb(name: str, first: int, last: int, width: int):
     import vapoursynth as vs
 
+    from vsrife.formats import read_colour
+
     from helpers import footage
 
     src = vs.core.bs.VideoSource(str(footage(name)))[first:last]
     height = round(src.height * width / src.width / 2) * 2
     if src.format.color_family == vs.RGB:
         return src.resize.Bicubic(width, height, format=vs.RGBS)
-    return src.resize.Bicubic(width, height, format=vs.RGBS, matrix_in_s="470bg")
+    colour = read_colour(src, src.get_frame(0).props)  # the filter's own reading of the tags
+    return src.resize.Bicubic(width, height, format=vs.RGBS, **colour.to_rgb_kwargs())
 
 
 @pytest.mark.parametrize(
