@@ -178,6 +178,46 @@ def test_deterministic_across_threads_and_request_order(hdv3_random: dict, core:
     )
 
 
+@pytest.mark.parametrize(
+    ("model", "multi", "threads"),
+    [("4.25", 2, 1), ("4.25", 2, 2), ("4.25", 3, 4), ("4.25", Fraction(5, 2), 2), ("hdv3", 4, 2), ("hdv3", 2, 8)],
+)
+def test_in_order_requests_compute_nothing_twice(
+    model: str,
+    multi: int | Fraction,
+    threads: int,
+    v425_random: dict,
+    hdv3_random: dict,
+    core: vs.Core,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The engine's cache is sized to what frames requested in order (vspipe) need at once: each
+    source frame is encoded once and each network result computed once, scene detection on."""
+    from vsrife import filter as rife_filter
+
+    built = []
+    build = rife_filter._engine
+    monkeypatch.setattr(rife_filter, "_engine", lambda *a: built.append((a[2], build(*a))) or built[-1][1])
+    core.num_threads = threads
+    weights = v425_random if model == "4.25" else hdv3_random
+    src = random_clip(10, 64, 48, seed=4)
+    out = vsrife.RIFE(src, multi, model=weights)
+    for _ in out.frames(prefetch=threads):
+        pass
+    ((plan, engine),) = built
+    plan_runs = {(shown.pair, shown.t) for shown in map(plan.at, range(out.num_frames)) if shown.t}
+    assert len(engine.cache) <= engine.cache.capacity
+    if engine.spec.has_encoder:
+        assert engine.encoder_calls == src.num_frames
+    if engine.spec.arbitrary_timestep:
+        assert engine.network_calls == len(plan_runs)
+    else:  # bisection: each midpoint on the paths once
+        from vsrife.engine import dyadic_path
+
+        nodes = {(i, m) for i, t in plan_runs for m in dyadic_path(t)}
+        assert engine.network_calls == len(nodes)
+
+
 def test_precision_rules() -> None:
     from vsrife import registry
     from vsrife.backends import resolve_precision

@@ -21,7 +21,7 @@ import vapoursynth as vs
 
 from . import backends, loader, validate
 from .backends import Target
-from .engine import Engine, memory_problem, padded_size
+from .engine import Engine, cache_entries, memory_problem, padded_size
 from .errors import ModelError
 from .formats import WorkFormat, interpolated_props
 from .loader import Model
@@ -155,7 +155,7 @@ def _engine(opts: Options, model: Model, plan: Plan, work: WorkFormat) -> Engine
         raise error("clip", problem)
     backend = backends.cached(name, target, model.weights, model.source) or _built(opts, model, name, target)
     frame_bytes = 4 * ph * pw * (3 + spec.encoder_channels)
-    entries = 2 * plan.steps + 4 * vs.core.num_threads + 4
+    entries = cache_entries(vs.core.num_threads, plan.steps, plan.results_per_pair)
     engine = Engine(backend, target, cache_entries=entries, cache_bytes=max(CACHE_BYTES, 8 * frame_bytes))
     log.info(
         "RIFE: model %s, %s backend on %s (%s), padded to %dx%d",

@@ -380,6 +380,13 @@ class Plan:
         """Output frames per source interval (about): how many timesteps a pair serves."""
         return max(1, math.ceil(self.timing.num_frames / self.timing.src_frames))
 
+    @property
+    def results_per_pair(self) -> int:
+        """Network results a pair needs: one per in-between timestep, or with bisection every
+        midpoint on the timesteps' paths (at most ``2**depth - 1``)."""
+        between = max(1, self.steps - 1)
+        return between if self.depth is None else min((1 << self.depth) - 1, between * self.depth)
+
     def snap(self, t: Fraction) -> Fraction:
         """The timestep the model actually produces for ``t``."""
         return t if self.depth is None or t == 0 else nearest_dyadic(t, self.depth)
