@@ -12,7 +12,7 @@ import vapoursynth as vs
 import vsrife
 from vsrife.synthetic import clip_from_frames, photo, window
 
-from helpers import OWN_PROPS, assert_independent_of_threads_and_order, planes, random_clip
+from helpers import OWN_PROPS, assert_independent_of_threads_and_order, planes, random_clip, vfr_clip
 
 pytestmark = pytest.mark.graph
 
@@ -179,12 +179,21 @@ def test_deterministic_across_threads_and_request_order(hdv3_random: dict, core:
 
 
 @pytest.mark.parametrize(
-    ("model", "multi", "threads"),
-    [("4.25", 2, 1), ("4.25", 2, 2), ("4.25", 3, 4), ("4.25", Fraction(5, 2), 2), ("hdv3", 4, 2), ("hdv3", 2, 8)],
+    ("model", "rate", "threads"),
+    [
+        ("4.25", {"multi": 2}, 1),
+        ("4.25", {"multi": 2}, 2),
+        ("4.25", {"multi": 3}, 4),
+        ("4.25", {"multi": Fraction(5, 2)}, 2),
+        ("4.25", {"fps_num": 48}, 2),  # variable rate: pairs serve 1 to 16 output frames
+        ("hdv3", {"multi": 4}, 2),
+        ("hdv3", {"multi": 2}, 8),
+        ("hdv3", {"fps_num": 48}, 3),
+    ],
 )
 def test_in_order_requests_compute_nothing_twice(
     model: str,
-    multi: int | Fraction,
+    rate: dict,
     threads: int,
     v425_random: dict,
     hdv3_random: dict,
@@ -200,8 +209,11 @@ def test_in_order_requests_compute_nothing_twice(
     monkeypatch.setattr(rife_filter, "_engine", lambda *a: built.append((a[2], build(*a))) or built[-1][1])
     core.num_threads = threads
     weights = v425_random if model == "4.25" else hdv3_random
-    src = random_clip(10, 64, 48, seed=4)
-    out = vsrife.RIFE(src, multi, model=weights)
+    if "fps_num" in rate:
+        src = vfr_clip([Fraction(1, d) for d in (24, 3, 24, 12, 6, 24, 24, 2, 24, 24)], 64, 48, seed=4)
+    else:
+        src = random_clip(10, 64, 48, seed=4)
+    out = vsrife.RIFE(src, **rate, model=weights)
     for _ in out.frames(prefetch=threads):
         pass
     ((plan, engine),) = built
