@@ -45,3 +45,33 @@ def test_longrun_reports_growth(v46_file: str) -> None:
     assert r.returncode in (0, 1), r.stderr[-3000:]  # 1: growth above the target (possible on 60 frames)
     assert re.search(r"^60 frames at 64x48 in ", r.stdout, re.M), r.stdout
     assert re.search(r"growth [+-][\d.]+%", r.stdout), r.stdout
+
+
+@pytest.mark.graph
+def test_bench_peers_encode_a_frame_per_call_like_the_reference(v425_random: dict) -> None:
+    """The peer runtimes run what the reference and our backend run per in-between frame: the
+    network with the later frame's features computed inside it (not handed in for free)."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench import _PeerStep
+
+    from vsrife import loader, registry
+    from vsrife.archs.common import Warp
+    from vsrife.backends import CPU, Target
+    from vsrife.backends.graph import Interpolator
+    from vsrife.backends.openvino_cpu import _Step
+
+    spec = registry.get_spec("4.25")
+    net = loader.build(loader.load(v425_random)).eval()
+    graph = Interpolator(net, Target(spec, CPU, "fp32", 64, 64, (64, 64), 1.0, False), Warp(64, 64)).eval()
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(1, 3, 64, 64, generator=g), torch.rand(1, 3, 64, 64, generator=g)
+    t = torch.full((1, 1, 1, 1), 0.5)
+    with torch.inference_mode():
+        fa, fb = net.encode(a), net.encode(b)
+        whole = graph(a, b, t, fa, fb)[0]
+        peer = _PeerStep(_Step(graph), encodes=True)(a, b, t, fa)[0]
+        given = _Step(graph)(a, b, t, fa, torch.zeros_like(fb))[0]
+    assert torch.equal(peer, whole)
+    assert not torch.equal(given, whole)  # the features matter: a peer handed wrong ones would differ
