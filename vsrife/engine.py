@@ -226,13 +226,13 @@ WORKERS = _Workers()
 def cache_entries(threads: int, steps: int, results: int) -> int:
     """How many values the engine's cache keeps so that frames requested in order, ``threads`` at a
     time (vspipe, an encoder), compute nothing twice: the pairs those requests span (``threads``
-    output frames, of which a pair serves ``steps``) and one pair prepared ahead, each holding its
-    later source frame, that frame's features and its ``results`` network results; and the first
-    pair's earlier frame with its features. More only holds memory: a 1080p entry is 25-33 MB. With
-    2 threads and multi=2 that is 8 entries (16 before): vspipe's peak RSS at 1080p fell from 2.29 to
-    2.10-2.13 GB, and vspipe with 1-8 threads at multi 2 and 3 still encoded each frame once and
-    ran each pair's timesteps once."""
-    pairs = -(-threads // steps) + 1
+    output frames, of which a pair serves ``steps``), one pair prepared ahead and one of slack, each
+    holding its later source frame, that frame's features and its ``results`` network results; and
+    the first pair's earlier frame with its features. More only holds memory: a 1080p entry is
+    25-33 MB. With 2 threads and multi=2 that is 11 entries (16 before): vspipe's peak RSS at 1080p
+    fell from 2.29 to 2.18 GB. Without the pair of slack (8 entries, 2.10-2.13 GB) a frame was once
+    encoded twice when the test suite ran its two workers side by side."""
+    pairs = -(-threads // steps) + 2
     return pairs * (2 + results) + 2
 
 
