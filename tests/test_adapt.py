@@ -4,6 +4,7 @@ file, the cache, errors. Random weights on 64 x 64 clips: seconds in all."""
 from __future__ import annotations
 
 import argparse
+import itertools
 from dataclasses import replace
 from pathlib import Path
 
@@ -67,6 +68,18 @@ def network(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+RERUN = 1e-6
+"""Two training runs of the same settings agree to float32 rounding, not bit for bit: PyTorch's CPU
+kernels split their reductions by the threads they get, and with the suite's other worker busy on
+the same cores a loss once came out 8.5e-8 apart (relative). A different seed, learning rate or
+schedule moves them by orders of magnitude more."""
+
+
+def rerun(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    """The weights of two runs of the same training, equal to float32 rounding (see RERUN)."""
+    return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=RERUN, atol=1e-9) for k in a)
 
 
 # ------------------------------------------------------------------------------------ training
@@ -198,17 +211,18 @@ def test_fixed_seed_is_deterministic(base_state, clip) -> None:
     one = adapt_clip(clip, None, model=base_state, settings=FAST, progress=False)
     two = adapt_clip(clip, None, model=base_state, settings=FAST, progress=False)
     other = adapt_clip(clip, None, model=base_state, settings=replace(FAST, seed=1), progress=False)
-    assert same(one.state, two.state) and one.losses == two.losses
-    assert one.losses != other.losses
+    assert rerun(one.state, two.state) and one.losses == pytest.approx(two.losses, rel=RERUN)
+    assert one.losses != pytest.approx(other.losses, rel=RERUN)  # another seed: beyond rounding
 
 
 def test_the_moving_average_of_the_weights_is_what_is_kept(base_state, clip) -> None:
     once = replace(FAST, steps=1, val_every=1, min_gain_db=-100.0)
     plain = adapt_clip(clip, None, model=base_state, settings=replace(once, ema=0.0), progress=False)
     averaged = adapt_clip(clip, None, model=base_state, settings=replace(once, ema=0.75), progress=False)
-    assert plain.kept == averaged.kept == "adapted" and plain.losses == averaged.losses  # the same step
+    assert plain.kept == averaged.kept == "adapted"
+    assert plain.losses == pytest.approx(averaged.losses, rel=RERUN)  # the same step
     base = network(base_state)
-    assert not same(averaged.state, plain.state)
+    assert not rerun(averaged.state, plain.state)
     for k, v in averaged.state.items():  # one step: a quarter of the way from the base to the trained
         torch.testing.assert_close(v, 0.75 * base[k] + 0.25 * plain.state[k])
     with pytest.raises(vs.Error, match=r"^RIFE: adapt: ema must be a number in \[0, 1\)"):
@@ -223,8 +237,9 @@ def test_a_cosine_schedule_falls_from_the_peak_to_zero(base_state, clip) -> None
     cosine = adapt_clip(clip, None, model=base_state, settings=replace(two, schedule="cosine"), progress=False)
     # the first step runs at the peak in both (so the second step's loss is the same), the second
     # at half of it (halfway through the steps), so the weights end up elsewhere
-    assert constant.kept == cosine.kept == "adapted" and constant.losses == cosine.losses
-    assert not same(constant.state, cosine.state)
+    assert constant.kept == cosine.kept == "adapted"
+    assert constant.losses == pytest.approx(cosine.losses, rel=RERUN)
+    assert not rerun(constant.state, cosine.state)  # beyond rounding
     with pytest.raises(vs.Error, match=r"^RIFE: adapt: schedule must be one of constant, cosine, got 'linear'"):
         adapt_clip(clip, None, model=base_state, settings=replace(two, schedule="linear"), progress=False)
 
@@ -248,7 +263,11 @@ def test_time_budget_stops_training(base_state, clip) -> None:
     # clip sometimes stopped early, before the budget was ever tested)
     endless = replace(FAST, steps=None, seconds=3.0, patience=10**6)
     r = adapt_clip(clip, None, model=base_state, settings=endless, progress=False)
-    assert r.stopped == "budget" and r.seconds < 3.0 + 2.0, (r.stopped, r.seconds, r.history[-3:])
+    # it stops at the first check past the budget: within one validation interval of it, however
+    # fast this machine is (a fixed bound of 2 s failed when a loaded machine took 2.1 s a step)
+    times = [t for _, t, _ in r.history]
+    interval = max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+    assert r.stopped == "budget" and r.seconds < 3.0 + interval + 1.0, (r.stopped, r.seconds, r.history[-3:])
 
 
 # ------------------------------------------------------------------------------------ cache
