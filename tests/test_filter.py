@@ -185,7 +185,7 @@ def test_deterministic_across_threads_and_request_order(hdv3_random: dict, core:
         ("4.25", {"multi": 2}, 2),
         ("4.25", {"multi": 3}, 4),
         ("4.25", {"multi": Fraction(5, 2)}, 2),
-        ("4.25", {"fps_num": 48}, 2),  # variable rate: pairs serve 1 to 16 output frames
+        ("4.25", {"fps_num": 48}, 2),  # variable rate: pairs serve 1 to 24 output frames
         ("hdv3", {"multi": 4}, 2),
         ("hdv3", {"multi": 2}, 8),
         ("hdv3", {"fps_num": 48}, 3),
