@@ -219,6 +219,49 @@ def test_a_converted_graph_is_served_without_pytorch_and_gives_the_same_frames(
         _serve(tmp_path, compiled, junk, "auto")
 
 
+def test_the_converted_graph_builds_no_full_size_concatenation(tmp_path: Path) -> None:
+    """The step graph is traced unconcatenated: no node joins full-size tensors (4.25's last block
+    took 28 channels at full size; with OpenVINO's channel-last copy, 450 MB at 1080p), and the
+    network so traced computes what it computes outside, where it matches the reference to the bit."""
+    import openvino as ov
+    import torch
+
+    from vsrife.archs.common import Warp, unconcatenated
+    from vsrife.backends import CPU, Target
+    from vsrife.backends.openvino_cpu import OpenVINOBackend
+
+    spec = registry.get_spec("4.25")
+    net = spec.build()
+    net.load_state_dict(random_state(spec, seed=4))
+    net.eval()
+    h, w = 64, 128
+    warp = Warp(h, w)
+    torch.manual_seed(5)
+    img0, img1 = torch.rand(1, 3, h, w), torch.rand(1, 3, h, w)
+    with torch.no_grad():
+        f0, f1 = net.encode(img0), net.encode(img1)
+        whole = net(img0, img1, 0.5, warp, 1.0, f0, f1)
+        with unconcatenated(net):
+            assert all(b.unconcatenated for b in net.blocks)
+            parts = net(img0, img1, 0.5, warp, 1.0, f0, f1)
+    assert not any(b.unconcatenated for b in net.blocks)
+    assert not torch.equal(parts, whole) and (parts - whole).abs().max() < 1e-4  # another summation order
+
+    target = Target(spec, CPU, "fp32", h, w, (h, w), 1.0, False)
+    backend = OpenVINOBackend(net, target, warp, cache=tmp_path)
+    (xml,) = tmp_path.glob("*/step.xml")
+    joins = [
+        op.get_output_partial_shape(0)
+        for op in ov.Core().read_model(str(xml)).get_ops()
+        if op.get_type_name() == "Concat"
+    ]
+    full = [s for s in joins if s.is_static and len(s) == 4 and (s[2].get_length(), s[3].get_length()) == (h, w)]
+    assert joins and not full, full
+    assert not any(b.unconcatenated for b in net.blocks)  # the torch network is left as it was
+    frame, _ = backend.interpolate(*(x.numpy() for x in (img0, img1)), 0.5, f0.numpy(), f1.numpy())
+    assert np.abs(frame - whole.numpy()).max() < 1e-4
+
+
 def test_host_tensors_repeat_the_edge_like_torch_padding() -> None:
     import torch
 

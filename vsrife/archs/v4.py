@@ -100,18 +100,14 @@ class IFNetV4(RifeNetwork):
             flow: Tensor | None,
         ) -> tuple[Tensor, Tensor, Tensor]:
             parts = [w0, w1] + ([e0, e1] if e0 is not None and e1 is not None else []) + [tt] + extra
-            return blocks[i](torch.cat(parts, 1), flow, scales[i])
+            return blocks[i](parts, flow, scales[i])
 
-        # each frame and its features are warped together: one sampling per flow instead of two
-        # (bilinear sampling treats channels independently, so the values are the same)
-        x0 = img0 if f0 is None else torch.cat((img0, f0), 1)
-        x1 = img1 if f1 is None else torch.cat((img1, f1), 1)
-
+        # each frame and its features are warped with one sampling grid per flow
         def warped(flow: Tensor) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-            y0, y1 = warp(x0, flow[:, :2]), warp(x1, flow[:, 2:4])
-            if f0 is None:
-                return y0, y1, None, None
-            return y0[:, :RGB], y1[:, :RGB], y0[:, RGB:], y1[:, RGB:]
+            if f0 is None or f1 is None:
+                return warp(img0, flow[:, :2]), warp(img1, flow[:, 2:4]), None, None
+            (y0, g0), (y1, g1) = warp.each((img0, f0), flow[:, :2]), warp.each((img1, f1), flow[:, 2:4])
+            return y0, y1, g0, g1
 
         # first block: no flow yet
         flow, mask, feat = step(0, img0, img1, f0, f1, t, [], None)

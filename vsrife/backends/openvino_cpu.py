@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import store
-from ..archs.common import Warp
+from ..archs.common import Warp, unconcatenated
 from . import Target
 from .graph import Interpolator
 from .openvino_runtime import GraphRuntime, entry_key, properties, prune, used
@@ -165,7 +165,8 @@ class OpenVINOBackend(GraphRuntime):
         return model
 
     def _convert_step(self, graph: Interpolator) -> Any:
-        return self._convert(_Step(graph), self._examples())
+        with unconcatenated(graph.net):  # no full-size joins: 0.36 GB less at 1080p, and faster
+            return self._convert(_Step(graph), self._examples())
 
     def _convert_encoder(self, net: nn.Module) -> Any:
         return self._convert(_Encode(net), self._examples()[:1])

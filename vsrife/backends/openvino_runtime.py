@@ -37,8 +37,9 @@ from . import Target
 
 log = logging.getLogger("vsrife")
 
-GRAPH_VERSION = 3
-"""Bumped when the exported graph changes (inputs, outputs, evidence); part of the cache key."""
+GRAPH_VERSION = 4
+"""Bumped when the exported graph changes (inputs, outputs, evidence, its formulation: 4 builds no
+full-size concatenation); part of the cache key."""
 
 GRAPHS = ("step", "encoder")
 """The graphs of an entry: the interpolation step (frame and evidence) and, for models with one,
