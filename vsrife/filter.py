@@ -23,7 +23,7 @@ from . import backends, loader, validate
 from .backends import Target
 from .engine import Engine, cache_entries, memory_problem, padded_size
 from .errors import ModelError
-from .formats import WorkFormat, interpolated_props
+from .formats import WorkFormat, interpolated_props, uncached
 from .loader import Model
 from .scene import DEFAULT_THRESHOLD, HELD_THRESHOLD, SCORE_PROP, CutRule, pair_differences
 from .timing import Plan, TimingError, make_plan
@@ -186,10 +186,17 @@ def _built(opts: Options, model: Model, name: str, target: Target) -> backends.B
 def retimed(clip: vs.VideoNode, plan: Plan) -> vs.VideoNode:
     """Frame k = the source frame of output k's pair, at the output's rate."""
     cycle, offsets = plan.timing.table()
-    out = clip.std.SelectEvery(cycle=cycle, offsets=offsets, modify_duration=False)[: plan.num_frames]
+    out = uncached(
+        uncached(clip.std.SelectEvery(cycle=cycle, offsets=offsets, modify_duration=False))[: plan.num_frames]
+    )
     if plan.fps > 0:
-        out = out.std.AssumeFPS(fpsnum=plan.fps.numerator, fpsden=plan.fps.denominator)
+        out = uncached(out.std.AssumeFPS(fpsnum=plan.fps.numerator, fpsden=plan.fps.denominator))
     return out
+
+
+def following(clip: vs.VideoNode) -> vs.VideoNode:
+    """Frame i is ``clip``'s frame i + 1 (the last one repeated); frames are passed on, not cached."""
+    return uncached(uncached(clip[1:]) + uncached(clip[-1]))
 
 
 def _frame_errors[T](fn: Callable[..., T]) -> Callable[..., T]:
@@ -234,17 +241,17 @@ def _graph(opts: Options, plan: Plan, engine: Engine, work: WorkFormat) -> vs.Vi
     clips = _Clips(
         this=retimed(src, plan),
         first=retimed(wsrc, plan),
-        second=retimed(wsrc[1:] + wsrc[-1], plan),
+        second=retimed(following(wsrc), plan),
         decision=decision,
         previous=decision.std.FrameEval(_frame_errors(previous), clip_src=[decision, before]),
     )
-    between = work.from_work(_between(clips, plan, engine, work))
+    between = uncached(work.from_work(uncached(_between(clips, plan, engine, work))))
     shown = [clips.this, between]
 
     def pick(n: int, f: vs.VideoFrame) -> vs.VideoNode:
         return between if plan.at(n).t > 0 and not f.props["RifeSceneCut"] else clips.this
 
-    picked = clips.this.std.FrameEval(_frame_errors(pick), prop_src=clips.decision, clip_src=shown)
+    picked = uncached(clips.this.std.FrameEval(_frame_errors(pick), prop_src=clips.decision, clip_src=shown))
     stamp = _stamper(plan)
     return picked.std.ModifyFrame([picked, clips.this, clips.decision, clips.previous], _frame_errors(stamp))
 
@@ -287,7 +294,7 @@ def _decisions(
     staged = scores.std.ModifyFrame([scores, src, nxt], _frame_errors(first_stage))
     if not rule.detect:
         return staged
-    wnext = wsrc[1:] + wsrc[-1]
+    wnext = following(wsrc)
 
     def confirm(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         frames = {n: f[1], n + 1: f[2]}
