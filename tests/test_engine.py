@@ -6,12 +6,13 @@ import threading
 import time
 from fractions import Fraction
 
+import numpy as np
 import pytest
 import torch
 
 from vsrife.archs.common import Warp
 from vsrife.backends.torch_eager import PinnedPool, pad_replicate
-from vsrife.engine import ComputeCache, InferenceWorker, dyadic_path, padded_size
+from vsrife.engine import ComputeCache, InferenceWorker, Result, dyadic_path, nbytes, padded_size
 from vsrife.timing import default_depth as default_bisect_depth
 from vsrife.timing import nearest_dyadic
 
@@ -129,6 +130,16 @@ class TestComputeCache:
             assert cache.bytes <= 10 * 4 * 1000
         assert len(cache) == 10 and cache.bytes == 10 * 4000
         assert cache.get(49, lambda: torch.ones(1)).numel() == 1000  # the newest are kept
+
+    def test_interpolated_results_count_in_the_bytes(self) -> None:
+        # a Result holds a padded frame: uncounted, the byte bound let 4K results pile up
+        frame, evidence = np.zeros((1, 3, 40, 50), np.float32), np.zeros((1, 6), np.float32)
+        assert nbytes(Result(frame, evidence)) == frame.nbytes + evidence.nbytes
+        assert nbytes(Result(torch.zeros(1, 3, 4, 5), evidence)) == 4 * 60 + evidence.nbytes
+        cache = ComputeCache(100, max_bytes=3 * frame.nbytes)
+        for k in range(10):
+            cache.get(k, lambda: Result(frame.copy(), evidence.copy()))
+        assert len(cache) == 2 and cache.bytes <= 3 * frame.nbytes
 
     def test_entries_in_use_are_never_evicted(self) -> None:
         cache = ComputeCache(1)

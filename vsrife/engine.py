@@ -16,6 +16,7 @@ share every bisection step among the timesteps of a pair.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import logging
 import os
 import queue
@@ -57,11 +58,13 @@ def dyadic_path(t: Fraction) -> list[Fraction]:
 
 
 def nbytes(value: object) -> int:
-    """Memory held by a cached value (arrays, tensors, and tuples of them)."""
+    """Memory held by a cached value (arrays, tensors, and tuples or dataclasses of them)."""
     if isinstance(value, np.ndarray):
         return int(value.nbytes)
     if isinstance(value, tuple):
         return sum(nbytes(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # a Result
+        return sum(nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
     if hasattr(value, "element_size") and hasattr(value, "nelement"):  # a torch.Tensor
         return int(value.element_size() * value.nelement())
     return 0
