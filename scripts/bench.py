@@ -216,15 +216,42 @@ def source_file(w: int, h: int, n: int, path: Path) -> Path:
     return path
 
 
-def vspipe(model: str, w: int, h: int, n: int, kwargs: dict) -> dict[str, float]:
-    """vspipe | ffmpeg -f null on n source frames read from a file (see :func:`source_file` and
+def vspipe(model: str, path: Path, kwargs: dict) -> dict[str, float]:
+    """vspipe | ffmpeg -f null on the source file ``path`` (see :func:`source_file` and
     vspipe_run.py)."""
     import vspipe_run
 
+    res = vspipe_run.run(VPY.format(path=str(path), model=model, kwargs=kwargs))
+    return {"frames": res.frames, "seconds": res.seconds, "cores": res.cores, "peak_rss_mb": res.peak_mb}
+
+
+def paired_vspipe(
+    model: str, w: int, h: int, n: int, kwargs: dict, rounds: int, alone: Callable[[], object]
+) -> dict[str, float]:
+    """vspipe on n source frames ``rounds`` times, each run right after our backend alone has done
+    the same work (``alone``: one in-between frame, n - 1 times): the ratio of the two in each
+    round is free of the drift between rounds (on a shared VM the same call drifted by 20-30 %
+    over minutes, more than the 5 % overhead to judge). The median ratio, and each round's."""
+    ratios, runs = [], []
     with tempfile.TemporaryDirectory(prefix="vsrife-bench-") as tmp:
         path = source_file(w, h, n, Path(tmp) / "source.mkv")
-        res = vspipe_run.run(VPY.format(path=str(path), model=model, kwargs=kwargs))
-    return {"frames": res.frames, "seconds": res.seconds, "cores": res.cores, "peak_rss_mb": res.peak_mb}
+        for _ in range(max(1, rounds)):
+            start = time.perf_counter()
+            for _ in range(n - 1):
+                alone()
+            per_alone = (time.perf_counter() - start) / (n - 1)
+            res = vspipe(model, path, kwargs)
+            per_frame = res["seconds"] / (res["frames"] // 2)  # per in-between, pass-through frames included
+            ratios.append(per_frame / per_alone)
+            runs.append((per_frame, res))
+    cores = [r["cores"] for _, r in runs if r["cores"] == r["cores"]]  # a run too short to sample: nan
+    return {
+        "vspipe": statistics.median(p for p, _ in runs),
+        "vspipe cores": statistics.median(cores) if cores else float("nan"),
+        "vspipe peak RSS MB": max(r["peak_rss_mb"] for _, r in runs),
+        "vspipe / backend": statistics.median(ratios),
+        "vspipe / backend rounds": ratios,  # type: ignore[dict-item]
+    }
 
 
 # --------------------------------------------------------------------------------------------- main
@@ -305,10 +332,7 @@ def bench(args: argparse.Namespace, w: int, h: int) -> dict[str, float]:
         clip.get_frame(k)
     out["RIFE"] = (time.perf_counter() - start) / (len(pics) - 2)
 
-    res = vspipe(args.model, w, h, args.vspipe_frames, kwargs)
-    out["vspipe"] = res["seconds"] / (res["frames"] // 2)  # per in-between frame, pass-through frames included
-    out["vspipe cores"] = res["cores"]
-    out["vspipe peak RSS MB"] = res["peak_rss_mb"]
+    out.update(paired_vspipe(args.model, w, h, args.vspipe_frames, kwargs, args.vspipe_rounds, one))
     return out
 
 
@@ -320,6 +344,7 @@ def main() -> int:
     ap.add_argument("--backend", default=None)
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--vspipe-frames", type=int, default=24)
+    ap.add_argument("--vspipe-rounds", type=int, default=3, help="vspipe runs, each paired with the backend alone")
     ap.add_argument("--skip", default="", help="comma list of peers to skip: ort, ov-f32, ov-bf16")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
@@ -340,6 +365,10 @@ def main() -> int:
         print(
             f"  vspipe: {r['vspipe cores']:.2f} cores busy, peak RSS {r['vspipe peak RSS MB']:.0f} MB; "
             f"backend built in {r['backend build s']:.1f} s"
+        )
+        rounds = ", ".join(f"{v:.3f}" for v in r["vspipe / backend rounds"])
+        print(
+            f"  vspipe / backend alone, each run right after the backend: median {r['vspipe / backend']:.3f} ({rounds})"
         )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

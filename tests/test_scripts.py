@@ -31,12 +31,13 @@ def _script(name: str, *args: str, timeout: int = 600) -> subprocess.CompletedPr
 def test_bench_measures_every_row(tmp_path: Path, v46_file: str) -> None:
     out = tmp_path / "bench.json"
     r = _script("bench.py", "--model", v46_file, "--size", "64x48", "--runs", "1", "--vspipe-frames", "4",
-                "--json", str(out))  # fmt: skip
+                "--vspipe-rounds", "2", "--json", str(out))  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     row = json.loads(out.read_text())["64x48"]
     for key in ("ref", "ort f32", "ov f32", "ov bf16", "backend", "RIFE", "vspipe"):
         assert row[key] > 0, key
     assert 0 < row["vspipe cores"] <= 2.5 and row["vspipe peak RSS MB"] > 100
+    assert len(row["vspipe / backend rounds"]) == 2 and row["vspipe / backend"] > 0
     assert re.search(r"vspipe\s+[\d.]+ s\s+[\d.]+x", r.stdout)
 
 
