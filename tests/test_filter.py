@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from fractions import Fraction
 
 import numpy as np
@@ -234,8 +235,8 @@ def test_in_order_requests_compute_nothing_twice(
 def test_vapoursynth_keeps_few_full_size_frames_of_its_own(sc: bool, v425_random: dict, core: vs.Core) -> None:
     """The nodes RIFE builds between the source and the network keep no frame cache (the engine has
     its own, bounded): VapourSynth's automatic caches on them and on the nodes that pass frames on
-    held 26 work-format frames here, 52 with scene detection (0.6 GB of RGBS at 1080p); now all
-    the frame memory of the run, frames in flight included, is about 7."""
+    held 27-28 work-format frames here (0.6 GB of RGBS at 1080p); now all the frame memory of the
+    run, frames in flight included, is 6-8."""
     core.num_threads = 2
     w, h = 256, 192
     src = random_clip(30, w, h, seed=6).resize.Bicubic(format=vs.YUV420P8, matrix_s="709")
@@ -245,11 +246,12 @@ def test_vapoursynth_keeps_few_full_size_frames_of_its_own(sc: bool, v425_random
         node.std.SetVideoCache(mode=0)
         todo += node.dependencies
     out = vsrife.RIFE(src, 2, model=v425_random, sc=sc)
-    peak = 0
+    gc.collect()  # the core's frame memory is shared with whatever earlier tests left alive
+    before = peak = core.used_cache_size
     for _ in out.frames(prefetch=2):
         peak = max(peak, core.used_cache_size)
     work_frame = 3 * 4 * w * h
-    assert peak < 10 * work_frame, peak / work_frame  # frames in flight count too
+    assert peak - before < 14 * work_frame, (peak - before) / work_frame  # frames in flight count too
 
 
 def test_precision_rules() -> None:
