@@ -275,7 +275,7 @@ def _decisions(
 ) -> vs.VideoNode:
     """A clip whose frame i carries the cut decision of pair (i, i + 1): ``RifeSceneCut`` and the
     scores behind it. Cheap first; the network is asked only about pairs the first stage flags."""
-    nxt = src[1:] + src[-1]
+    nxt = following(src)
     last = src.num_frames - 1
     # a 1x1 carrier when there is no metric: the decisions clip never carries full-size frames
     scores = pair_differences(src) if rule.detect else src.std.BlankClip(width=1, height=1, format=vs.GRAY8, keep=True)
