@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -210,9 +211,11 @@ def source_file(w: int, h: int, n: int, path: Path) -> Path:
         stdin=subprocess.DEVNULL,
     )
     enc = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", "-", "-c:v", "libx264", "-crf", "16"]
-    subprocess.run([*enc, "-preset", "fast", str(path)], stdin=pipe.stdout, check=True)
-    if pipe.wait():
-        raise SystemExit(f"vspipe could not render the source {vpy}")
+    encoder = subprocess.Popen([*enc, "-preset", "fast", str(path)], stdin=pipe.stdout)
+    assert pipe.stdout is not None
+    pipe.stdout.close()  # only the encoder reads it: vspipe sees a broken pipe if the encoder dies
+    if encoder.wait() or pipe.wait():
+        raise SystemExit(f"could not render and encode the source {vpy}")
     return path
 
 
@@ -227,7 +230,7 @@ def vspipe(model: str, path: Path, kwargs: dict) -> dict[str, float]:
 
 def paired_vspipe(
     model: str, w: int, h: int, n: int, kwargs: dict, rounds: int, alone: Callable[[], object]
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """vspipe on n source frames ``rounds`` times, each run right after our backend alone has done
     the same work (``alone``: one in-between frame, n - 1 times): the ratio of the two in each
     round is free of the drift between rounds (on a shared VM the same call drifted by 20-30 %
@@ -250,7 +253,7 @@ def paired_vspipe(
         "vspipe cores": statistics.median(cores) if cores else float("nan"),
         "vspipe peak RSS MB": max(r["peak_rss_mb"] for _, r in runs),
         "vspipe / backend": statistics.median(ratios),
-        "vspipe / backend rounds": ratios,  # type: ignore[dict-item]
+        "vspipe / backend rounds": ratios,
     }
 
 
