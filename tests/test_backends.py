@@ -280,6 +280,22 @@ def test_host_tensors_repeat_the_edge_like_torch_padding() -> None:
         assert ours.dtype == np.float32 and np.array_equal(ours, theirs)
 
 
+def test_the_torch_backend_warps_on_its_own_device(v46_random: dict) -> None:
+    # a warp built for another device (the benchmark once passed a CPU warp to a CUDA backend, and
+    # the first warp failed on mixed devices) is rebuilt on the backend's; one of its own is kept
+    from vsrife import loader
+    from vsrife.archs.common import Warp
+    from vsrife.backends import CPU, Target
+    from vsrife.backends.torch_eager import TorchBackend
+
+    spec = registry.get_spec("4.6")
+    target = Target(spec, CPU, "fp32", 32, 32, (32, 32), 1.0, False)
+    own = Warp(32, 32, "cpu")
+    assert TorchBackend(loader.build(loader.load(v46_random)), target, own).graph.warp is own
+    moved = TorchBackend(loader.build(loader.load(v46_random)), target, Warp(32, 32, "meta")).graph.warp
+    assert moved.grid.device.type == "cpu" and (moved.height, moved.width) == (32, 32)
+
+
 def test_inference_threads_without_pytorch_follow_omp_num_threads() -> None:
     import json
     import os
