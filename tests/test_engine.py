@@ -160,6 +160,19 @@ class TestComputeCache:
         th.join()
         assert cache.get("slow", lambda: 2) in (1, 2)
 
+    def test_discard_drops_finished_entries_only(self) -> None:
+        cache = ComputeCache(10)
+        for k in range(4):
+            cache.get(("src", k), lambda k=k: k)
+        started, release = threading.Event(), threading.Event()
+        th = threading.Thread(target=lambda: cache.get(("src", 9), lambda: started.set() or release.wait(5)))
+        th.start()
+        started.wait(5)
+        assert cache.discard(lambda key: key[1] >= 2) == 2  # 0 and 1; 9 is being computed
+        assert sorted(k[1] for k in cache._items) == [2, 3, 9] and cache.bytes == 0
+        release.set()
+        th.join()
+
 
 class TestInferenceWorker:
     def test_calls_run_on_one_thread_in_order(self) -> None:

@@ -220,6 +220,8 @@ def test_in_order_requests_compute_nothing_twice(
     ((plan, engine),) = built
     plan_runs = {(shown.pair, shown.t) for shown in map(plan.at, range(out.num_frames)) if shown.t}
     assert len(engine.cache) <= engine.cache.capacity
+    if "multi" in rate:  # every pair serves an in-between: each is retired once served
+        assert all(key[1] == src.num_frames - 1 for key in engine.cache._items), list(engine.cache._items)
     if engine.spec.has_encoder:
         assert engine.encoder_calls == src.num_frames
     if engine.spec.arbitrary_timestep:
@@ -229,6 +231,35 @@ def test_in_order_requests_compute_nothing_twice(
 
         nodes = {(i, m) for i, t in plan_runs for m in dyadic_path(t)}
         assert engine.network_calls == len(nodes)
+
+
+def test_a_retired_pair_leaves_the_cache_and_keeps_its_evidence(v425_random: dict) -> None:
+    # once a pair's last output frame is served, its results and its first frame go; the next
+    # pair's frames stay, and its cut evidence is answered again without a network run
+    from vsrife import loader, registry
+    from vsrife.archs.common import Warp
+    from vsrife.backends import CPU, Target
+    from vsrife.backends.torch_eager import TorchBackend
+    from vsrife.engine import Engine
+
+    spec = registry.get_spec("4.25")
+    target = Target(spec, CPU, "fp32", 64, 64, (64, 64), 1.0, False)
+    engine = Engine(TorchBackend(loader.build(loader.load(v425_random)), target, Warp(64, 64)), target, 32)
+    rng = np.random.default_rng(1)
+    frames = [[rng.random((64, 64), dtype=np.float32) for _ in range(3)] for _ in range(4)]
+    load = frames.__getitem__
+    ev = engine.evidence(0, Fraction(1, 2), load)
+    engine.interpolate(1, Fraction(1, 2), load)
+    engine.retire(0)
+    assert {k for k in engine.cache._items} == {
+        ("src", 1),
+        ("feat", 1),
+        ("src", 2),
+        ("feat", 2),
+        ("mid", 1, Fraction(1, 2)),
+    }
+    calls = engine.network_calls
+    assert engine.evidence(0, Fraction(1, 2), load) is ev and engine.network_calls == calls
 
 
 @pytest.mark.parametrize("sc", [False, True])

@@ -15,7 +15,16 @@ import vapoursynth as vs
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from vsrife.timing import MAX_FRAMES, MAX_TABLE, ConstantRate, Split, Timeline, TimingError, read_timecodes
+from vsrife.timing import (
+    MAX_FRAMES,
+    MAX_TABLE,
+    ConstantRate,
+    Plan,
+    Split,
+    Timeline,
+    TimingError,
+    read_timecodes,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -281,6 +290,16 @@ def test_output_length_is_bounded_before_anything_is_built() -> None:
     assert ConstantRate(Fraction(1000), MAX_FRAMES // 2000 * 2).num_frames <= MAX_FRAMES  # long, but a small table
     with pytest.raises(TimingError, match="variable-rate timing"):
         Timeline((Fraction(0), Fraction(1)), Fraction(2), Fraction(MAX_TABLE))
+
+
+@pytest.mark.parametrize("factor", [Fraction(2), Fraction(3), Fraction(5, 2), Fraction(1, 2), Fraction(7, 3)])
+def test_in_betweens_counts_the_output_frames_inside_each_pair(factor: Fraction) -> None:
+    # the engine retires a pair once this many of its in-between frames are served
+    starts = (Fraction(0), Fraction(1, 10), Fraction(4, 10), Fraction(9, 20), Fraction(1, 2))
+    for timing in (ConstantRate(factor, 9, Fraction(24)), Timeline(starts, Fraction(6, 10), factor * 10)):
+        plan = Plan(None, timing, None)  # type: ignore[arg-type]  # the source clip is not needed here
+        inside = Counter(i for i, t in map(timing.position, range(timing.num_frames)) if t > 0)
+        assert [plan.in_betweens(i) for i in range(timing.src_frames)] == [inside[i] for i in range(timing.src_frames)]
 
 
 # ------------------------------------------------------------------------------------ variable rate

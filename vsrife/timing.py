@@ -409,6 +409,15 @@ class Plan:
             k += 1
         return None
 
+    def in_betweens(self, pair: int) -> int:
+        """How many output frames show an instant inside ``pair`` (not its first source frame)."""
+        if pair >= self.timing.src_frames - 1:  # the last frame: outputs after it hold it
+            return 0
+        start, stop = self._first_output_at_or_after(pair), self._first_output_at_or_after(pair + 1)
+        if start < stop and self.timing.position(start) == (pair, 0):
+            start += 1
+        return stop - start
+
     def _first_output_at_or_after(self, pair: int) -> int:
         lo, hi = 0, self.timing.num_frames
         while lo < hi:  # positions are monotonic in k
