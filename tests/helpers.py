@@ -197,6 +197,27 @@ OWN_PROPS = frozenset(
 """Properties RIFE sets on every output frame (timing and scene decisions)."""
 
 
+def moved_pairs(motions, width: int, height: int, at: float = 30) -> list:
+    """(frame 0, frame 1, the true middle frame) for each (photograph, dx, dy) of ``motions``: a
+    ``width`` x ``height`` window of a real photograph (doubled in size where it is too small)
+    moved by (dx, dy) pixels; the middle is the window moved halfway, so it is known exactly."""
+    from vsrife.synthetic import photo, window
+
+    out = []
+    for name, dx, dy in motions:
+        img = photo(name)
+        if img.shape[0] < height + 2 * at or img.shape[1] < width + 2 * at:
+            img = np.kron(img, np.ones((2, 2, 1), np.float32))
+        out.append(
+            (
+                window(img, at, at, width, height),
+                window(img, at + dx, at + dy, width, height),
+                window(img, at + dx / 2, at + dy / 2, width, height),
+            )
+        )
+    return out
+
+
 def planes(frame) -> np.ndarray:
     return np.stack([np.asarray(frame[p]) for p in range(frame.format.num_planes)])
 

@@ -17,9 +17,9 @@ import vsrife
 from vsrife import registry
 from vsrife.backends import DEFAULT_ENV, choose
 from vsrife.backends.graph import _extremes3
-from vsrife.synthetic import clip_from_frames, photo, window
+from vsrife.synthetic import clip_from_frames
 
-from helpers import assert_independent_of_threads_and_order, planes, psnr, random_clip, random_state
+from helpers import assert_independent_of_threads_and_order, moved_pairs, planes, psnr, random_clip, random_state
 
 pytestmark = pytest.mark.network
 
@@ -37,23 +37,9 @@ def compiled(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     return root
 
 
-def _pairs() -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    out = []
-    for name, dx, dy in MOTIONS:
-        img = photo(name)
-        out.append(
-            (
-                window(img, 30, 30, W, H),
-                window(img, 30 + dx, 30 + dy, W, H),
-                window(img, 30 + dx / 2, 30 + dy / 2, W, H),
-            )
-        )
-    return out
-
-
 def _mean_psnr(model: str, **kwargs: object) -> tuple[float, list[np.ndarray]]:
     scores, mids = [], []
-    for f0, f1, truth in _pairs():
+    for f0, f1, truth in moved_pairs(MOTIONS, W, H):
         mid = planes(vsrife.RIFE(clip_from_frames([f0, f1]), 2, model=model, **kwargs).get_frame(1))
         mids.append(mid)
         scores.append(psnr(mid, truth, 8))

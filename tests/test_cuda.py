@@ -20,6 +20,7 @@ from helpers import (
     arrays,
     assert_independent_of_threads_and_order,
     convert,
+    moved_pairs,
     planes,
     psnr,
     random_clip,
@@ -43,20 +44,9 @@ MOTIONS = [
 ]
 
 
-def _pairs(w: int = 640, h: int = 384) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    out = []
-    for name, dx, dy in MOTIONS:
-        img = photo(name)
-        if img.shape[0] < h + 60 or img.shape[1] < w + 60:
-            img = np.kron(img, np.ones((2, 2, 1), np.float32))
-        f0, f1 = window(img, 30, 30, w, h), window(img, 30 + dx, 30 + dy, w, h)
-        out.append((f0, f1, window(img, 30 + dx / 2, 30 + dy / 2, w, h)))
-    return out
-
-
 def _psnrs(model: str, device: str, precision: str) -> np.ndarray:
     scores = []
-    for f0, f1, truth in _pairs():
+    for f0, f1, truth in moved_pairs(MOTIONS, 640, 384):
         out = vsrife.RIFE(
             clip_from_frames([f0, f1]), 2, model=model, device=device, precision=precision, backend="torch", sc=False
         )
