@@ -22,17 +22,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-MOTIONS = [
-    ("astronaut", 3.3, 1.7),
-    ("coffee", -4.6, 2.2),
-    ("chelsea", 2.5, -3.1),
-    ("rocket", 6.25, 0.0),
-    ("astronaut", -9.5, 4.25),
-    ("coffee", 12.0, -3.0),
-    ("chelsea", -7.75, -6.5),
-    ("rocket", -14.0, 2.0),
-]
-
 
 @contextmanager
 def tf32(on: bool) -> Iterator[None]:
@@ -82,7 +71,7 @@ def scores(pairs: list, model: str, kwargs: dict) -> np.ndarray:
 def main() -> int:
     import torch
 
-    from helpers import moved_pairs
+    from helpers import MOTIONS, moved_pairs
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -197,6 +197,19 @@ OWN_PROPS = frozenset(
 """Properties RIFE sets on every output frame (timing and scene decisions)."""
 
 
+MOTIONS = [
+    ("astronaut", 3.3, 1.7),
+    ("coffee", -4.6, 2.2),
+    ("chelsea", 2.5, -3.1),
+    ("rocket", 6.25, 0.0),
+    ("astronaut", -9.5, 4.25),
+    ("coffee", 12.0, -3.0),
+    ("chelsea", -7.75, -6.5),
+    ("rocket", -14.0, 2.0),
+]
+"""Eight known motions of four photographs, up to 14 pixels (for :func:`moved_pairs`)."""
+
+
 def moved_pairs(motions, width: int, height: int, at: float = 30) -> list:
     """(frame 0, frame 1, the true middle frame) for each (photograph, dx, dy) of ``motions``: a
     ``width`` x ``height`` window of a real photograph (doubled in size where it is too small)

@@ -17,6 +17,7 @@ from vsrife.adaptation import AdaptSettings, adapt_clip
 from vsrife.synthetic import clip_from_frames, photo, window
 
 from helpers import (
+    MOTIONS,
     arrays,
     assert_independent_of_threads_and_order,
     convert,
@@ -32,16 +33,6 @@ pytestmark = [pytest.mark.gpu, pytest.mark.network]
 
 DEVICE = "cuda"
 MARGIN = 8
-MOTIONS = [
-    ("astronaut", 3.3, 1.7),
-    ("coffee", -4.6, 2.2),
-    ("chelsea", 2.5, -3.1),
-    ("rocket", 6.25, 0.0),
-    ("astronaut", -9.5, 4.25),
-    ("coffee", 12.0, -3.0),
-    ("chelsea", -7.75, -6.5),
-    ("rocket", -14.0, 2.0),
-]
 
 
 def _psnrs(model: str, device: str, precision: str) -> np.ndarray:
