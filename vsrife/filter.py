@@ -265,7 +265,6 @@ def _between(clips: _Clips, plan: Plan, engine: Engine, work: WorkFormat) -> vs.
         result = engine.interpolate(shown.pair, shown.t, lambda i: work.planes(frames[i]))
         out = f[0].copy()
         work.write(out, engine.planes(result, work.dtype))
-        del result
         engine.served(shown.pair, plan.in_betweens(shown.pair))
         return out
 
