@@ -288,34 +288,22 @@ def bench(args: argparse.Namespace, w: int, h: int) -> dict[str, float]:
     skip = set(args.skip.split(",")) if args.skip else set()
     sync = torch.cuda.synchronize if cuda else (lambda: None)
 
-    with torch.inference_mode():
-        ref = reference(
-            spec, {**ckpt.network, **ckpt.training} if spec.arch == "hdv3" else ckpt.network, ph, pw, device
-        )
+    ref_sd = {**ckpt.network, **ckpt.training} if spec.arch == "hdv3" else ckpt.network
 
-    def reference_call() -> None:
+    def reference_call(dtype: torch.dtype) -> Callable[[], None]:
         with torch.inference_mode():
-            ref(a, b)
-        sync()
+            ref = reference(spec, ref_sd, ph, pw, device, dtype)
 
-    calls: dict[str, Callable[[], object]] = {"ref": reference_call}
-    if cuda and "ref-fp16" not in skip:
-        with torch.inference_mode():
-            ref16 = reference(
-                spec,
-                {**ckpt.network, **ckpt.training} if spec.arch == "hdv3" else ckpt.network,
-                ph,
-                pw,
-                device,
-                torch.float16,
-            )
-
-        def reference_half() -> None:
+        def call() -> None:
             with torch.inference_mode():
-                ref16(a, b)
+                ref(a, b)
             sync()
 
-        calls["ref fp16"] = reference_half
+        return call
+
+    calls: dict[str, Callable[[], object]] = {"ref": reference_call(torch.float32)}
+    if cuda and "ref-fp16" not in skip:  # vs-rife's own fp16 on CUDA
+        calls["ref fp16"] = reference_call(torch.float16)
 
     if not cuda:  # the runtimes a CPU user could pick instead
         cpu = torch.device("cpu")
