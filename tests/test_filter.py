@@ -234,8 +234,9 @@ def test_in_order_requests_compute_nothing_twice(
 
 
 def test_a_retired_pair_leaves_the_cache_and_keeps_its_evidence(v425_random: dict) -> None:
-    # once a pair's last output frame is served, its results and its first frame go; the next
-    # pair's frames stay, and its cut evidence is answered again without a network run
+    # once all of a pair's in-between frames are served, its results and its first frame go (that
+    # frame serves no other pair); the next pair's frames stay, and the retired pair's cut evidence
+    # is answered again without a network run
     from vsrife import loader, registry
     from vsrife.archs.common import Warp
     from vsrife.backends import CPU, Target
@@ -250,7 +251,9 @@ def test_a_retired_pair_leaves_the_cache_and_keeps_its_evidence(v425_random: dic
     load = frames.__getitem__
     ev = engine.evidence(0, Fraction(1, 2), load)
     engine.interpolate(1, Fraction(1, 2), load)
-    engine.retire(0)
+    engine.served(0, 2)  # the first of two: nothing goes yet
+    assert ("mid", 0, Fraction(1, 2)) in engine.cache._items and ("src", 0) in engine.cache._items
+    engine.served(0, 2)  # the second: pair 0 is retired
     assert {k for k in engine.cache._items} == {
         ("src", 1),
         ("feat", 1),
