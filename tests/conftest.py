@@ -25,10 +25,24 @@ _LAYERS = ("unit", "graph", "network", "e2e")
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """Workers for ``-n auto`` (pyproject's default): one per core, at most 4. Much of the suite waits
     on subprocesses (vspipe, ffmpeg, the CLI, Ray, mypy) or runs single-threaded Python, so on 2
-    cores two workers halve the wall time; each worker's PyTorch and OpenVINO use every core too,
-    so more workers than cores only oversubscribe (measured: 4 workers on 2 cores were slower than
-    2). ``PYTEST_XDIST_AUTO_NUM_WORKERS`` or ``-n N`` override this; ``-n 0`` runs in one process."""
+    cores two workers halve the wall time; more workers than cores only oversubscribe (measured on
+    2 cores, 2026-12-04: 3 workers 227 s, 4 workers 216 s, 2 workers 174-187 s).
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` or ``-n N`` override this; ``-n 0`` runs in one process."""
     return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Share the cores among the xdist workers: each worker's PyTorch and OpenVINO, and the children
+    it starts (vspipe, the CLI: they inherit ``OMP_NUM_THREADS``), get cores / workers threads, so
+    two workers on two cores do not run four spinning thread pools (measured on 2 cores: 152-163 s
+    against 174-187 s with every worker on every core). Tests of thread counts set their own; a
+    user's ``OMP_NUM_THREADS`` wins."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers < 2 or "OMP_NUM_THREADS" in os.environ:
+        return
+    threads = max(1, len(os.sched_getaffinity(0)) // workers)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
