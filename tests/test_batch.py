@@ -264,46 +264,6 @@ def manifest(output: Path) -> dict:
     return json.loads((job.work_dir(output) / "manifest.json").read_text())
 
 
-@pytest.mark.e2e
-def test_batch_on_ray_equals_one_process(
-    shots: Path, reference: Path, model_file: str, local_ray, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for name in ("a", "b"):
-        shutil.copy(shots, inputs / f"{name}.mkv")
-    outdir = tmp_path / "out"
-    code = cli.main(
-        [
-            "batch",
-            str(inputs / "*.mkv"),
-            "-o",
-            str(outdir),
-            "--workers",
-            "3",
-            "--keep-parts",
-            *batch_args(model_file),
-            "--",
-            "-metadata",
-            "comment=made in chunks",
-        ]
-    )
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    assert "4 chunk(s) of 4 to compute (96 output frames in 2 file(s)), on Ray, 1 thread(s) per worker" in captured.err
-    assert re.search(r"frame \d+/96 .*; w\d chunk [12]:\d \d+/\d+", captured.err), captured.err  # whole job, per worker
-    for name in ("a", "b"):
-        out = outdir / f"{name}.mkv"
-        assert re.search(rf"wrote {re.escape(str(out))}: 48 frames in .* at 47.952 fps, copied 1 audio", captured.out)
-        assert_same_output(out, reference)
-        assert [c["start"] for c in manifest(out)["chunks"]] == [0, 15]  # 12 moved onto the cut at 15
-        info = subprocess.run([FFMPEG, "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
-        assert re.search(r"comment\s+: made in chunks", info, re.I) and "start: 0.500000" in info, info
-    # a second run has nothing to do: outputs that exist are skipped
-    assert cli.main(["batch", str(inputs / "*.mkv"), "-o", str(outdir), *batch_args(model_file)]) == 0
-    assert capsys.readouterr().err.count("exists; skipping") == 2
-
-
 def _ppid(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
@@ -340,18 +300,47 @@ def run_with_a_killed_worker(argv: list[str], output: Path) -> tuple[int, str]:
 
 
 @pytest.mark.e2e
-def test_a_killed_ray_worker_is_retried_and_the_output_equals_one_process(
+def test_batch_on_ray_equals_one_process_and_a_killed_worker_is_retried(
     shots: Path, reference: Path, model_file: str, local_ray, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = tmp_path / "shots.mkv"
-    code, part = run_with_a_killed_worker(
-        ["interpolate", str(shots), "-o", str(out), "--workers", "2", "--keep-parts", *batch_args(model_file)], out
-    )
-    assert code == 0, capsys.readouterr().err
-    assert_same_output(out, reference)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(shots, inputs / f"{name}.mkv")
+    outdir = tmp_path / "out"
+    argv = [
+        "batch",
+        str(inputs / "*.mkv"),
+        "-o",
+        str(outdir),
+        "--workers",
+        "3",
+        "--keep-parts",
+        *batch_args(model_file),
+        "--",
+        "-metadata",
+        "comment=made in chunks",
+    ]
+    # one of a.mkv's chunks loses its worker (SIGKILL) mid-chunk: Ray runs it again
+    code, part = run_with_a_killed_worker(argv, outdir / "a.mkv")
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "4 chunk(s) of 4 to compute (96 output frames in 2 file(s)), on Ray, 1 thread(s) per worker" in captured.err
+    assert re.search(r"frame \d+/96 .*; w\d chunk [12]:\d \d+/\d+", captured.err), captured.err  # whole job, per worker
+    for name in ("a", "b"):
+        out = outdir / f"{name}.mkv"
+        assert re.search(rf"wrote {re.escape(str(out))}: 48 frames in .* at 47.952 fps, copied 1 audio", captured.out)
+        assert_same_output(out, reference)
+        assert [c["start"] for c in manifest(out)["chunks"]] == [0, 15]  # 12 moved onto the cut at 15
+        info = subprocess.run([FFMPEG, "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
+        assert re.search(r"comment\s+: made in chunks", info, re.I) and "start: 0.500000" in info, info
     index = int(re.search(r"part-(\d+)", part).group(1))
-    attempts = {e["index"]: e["attempts"] for e in manifest(out)["done"]}
+    attempts = {e["index"]: e["attempts"] for e in manifest(outdir / "a.mkv")["done"]}
     assert attempts[index] == 2 and sum(attempts.values()) == len(attempts) + 1
+    assert all(e["attempts"] == 1 for e in manifest(outdir / "b.mkv")["done"])
+    # a second run has nothing to do: outputs that exist are skipped
+    assert cli.main(["batch", str(inputs / "*.mkv"), "-o", str(outdir), *batch_args(model_file)]) == 0
+    assert capsys.readouterr().err.count("exists; skipping") == 2
 
 
 @pytest.mark.e2e
