@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import vapoursynth as vs
 
+from vsrife import registry
 from vsrife.scene import DEFAULT_THRESHOLD, SCORE_PROP, pair_differences, scene_changes
 from vsrife.synthetic import clip_from_frames, photo, window
 
@@ -136,3 +137,25 @@ def test_bad_clips_rejected() -> None:
     )
     with pytest.raises(vs.Error, match="scene_changes: clips of variable"):
         scene_changes(var)
+
+
+def test_the_cut_rule_reads_the_evidence_by_name() -> None:
+    from vsrife import scene
+    from vsrife.backends import EVIDENCE
+
+    assert (EVIDENCE.index("block10"), EVIDENCE.index("block25")) == (scene._BLOCK10, scene._BLOCK25)
+    rule, quarter_only = scene.CutRule(True, tenth=True), scene.CutRule(True)
+
+    def ev(block10: float, block25: float) -> list[float]:
+        values = [1.0] * len(EVIDENCE)  # the other summaries never decide
+        values[scene._BLOCK10], values[scene._BLOCK25] = block10, block25
+        return values
+
+    assert not rule.confirm(ev(scene.TENTH_CUT, scene.BLOCK_CUT))
+    assert rule.confirm(ev(scene.TENTH_CUT * 1.01, 0.0)) and rule.confirm(ev(0.0, scene.BLOCK_CUT * 1.01))
+    assert not quarter_only.confirm(ev(scene.TENTH_CUT * 1.01, 0.0)) and quarter_only.confirm(
+        ev(0, scene.BLOCK_CUT * 1.01)
+    )
+    assert (
+        registry.get_spec("4.25").tenth_cut and not registry.HDV3.tenth_cut and not registry.get_spec("4.6").tenth_cut
+    )

