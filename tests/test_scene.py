@@ -143,19 +143,25 @@ def test_the_cut_rule_reads_the_evidence_by_name() -> None:
     from vsrife import scene
     from vsrife.backends import EVIDENCE
 
-    assert (EVIDENCE.index("block10"), EVIDENCE.index("block25")) == (scene._BLOCK10, scene._BLOCK25)
+    assert [EVIDENCE.index(k) for k in ("tolerant", "block10", "block25")] == [
+        scene._TOLERANT,
+        scene._BLOCK10,
+        scene._BLOCK25,
+    ]
     rule, quarter_only = scene.CutRule(True, tenth=True), scene.CutRule(True)
 
-    def ev(block10: float, block25: float) -> list[float]:
+    def ev(block10: float, block25: float, tolerant: float = 1.0) -> list[float]:
         values = [1.0] * len(EVIDENCE)  # the other summaries never decide
-        values[scene._BLOCK10], values[scene._BLOCK25] = block10, block25
+        values[scene._BLOCK10], values[scene._BLOCK25], values[scene._TOLERANT] = block10, block25, tolerant
         return values
 
-    assert not rule.confirm(ev(scene.TENTH_CUT, scene.BLOCK_CUT))
-    assert rule.confirm(ev(scene.TENTH_CUT * 1.01, 0.0)) and rule.confirm(ev(0.0, scene.BLOCK_CUT * 1.01))
-    assert not quarter_only.confirm(ev(scene.TENTH_CUT * 1.01, 0.0)) and quarter_only.confirm(
-        ev(0, scene.BLOCK_CUT * 1.01)
+    above_tenth, above_quarter, above_tolerant = (
+        1.01 * v for v in (scene.TENTH_CUT, scene.BLOCK_CUT, scene.TOLERANT_CUT)
     )
+    assert not rule.confirm(ev(scene.TENTH_CUT, scene.BLOCK_CUT)) and not quarter_only.confirm(ev(0, scene.BLOCK_CUT))
+    assert rule.confirm(ev(above_tenth, 0.0, 0.0)) and not quarter_only.confirm(ev(above_tenth, 0.0))
+    assert rule.confirm(ev(0.0, above_quarter, above_tolerant)) and quarter_only.confirm(ev(0.0, above_quarter, 0.0))
+    assert not rule.confirm(ev(0.0, above_quarter, scene.TOLERANT_CUT))  # a letterboxed fast pan
     assert (
         registry.get_spec("4.25").tenth_cut and not registry.HDV3.tenth_cut and not registry.get_spec("4.6").tenth_cut
     )
