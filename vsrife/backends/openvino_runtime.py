@@ -177,7 +177,7 @@ class GraphRuntime:
 
     def encode(self, img: np.ndarray) -> np.ndarray:
         assert self._enc_request is not None
-        self._enc_request.infer([img])
+        self._enc_request.infer([img], share_inputs=True)  # no copy of the input (it is not changed)
         return self._enc_request.get_output_tensor(0).data.copy()
 
     def interpolate(
@@ -189,7 +189,7 @@ class GraphRuntime:
         if feat0 is not None and feat1 is not None:
             inputs += [feat0, feat1]
         req = self._step_request
-        req.infer(inputs)
+        req.infer(inputs, share_inputs=True)  # read in place: OpenVINO copied 35 MB per call at 720p
         return req.get_output_tensor(0).data.copy(), req.get_output_tensor(1).data.copy()
 
 
