@@ -108,7 +108,7 @@ def RIFE(
 def _prepare(opts: Options) -> tuple[Model, Plan]:
     """The model and the output's timing (both can fail on the user's input: ``RIFE:`` errors)."""
     try:
-        model = loader.resolve(opts.model)
+        model = loader.resolve(opts.model, apart=not backends.torch_certain(opts.backend, opts.device))
     except ModelError as e:
         raise error("model", str(e)) from None
     spec = model.spec

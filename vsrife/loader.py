@@ -228,14 +228,16 @@ def load(model: ModelArg) -> Checkpoint:
     return resolve(model).read()
 
 
-def resolve(model: ModelArg) -> Model:
+def resolve(model: ModelArg, apart: bool = True) -> Model:
     """What ``model`` is, reading the checkpoint only where that is the only way to know.
 
     A registered name is recognised by name; its installed file must have the store's hash. A file
     named like a release (``flownet_v4.22.pkl``) must hold that release's network and, where the
     store knows the release's hash, have it. Any other file is recognised from its tensors once:
     the model it holds is then remembered by the file's sha256 (in the compiled-graph cache,
-    ``recognised/``), so a later run that finds its graph converted does not read it again."""
+    ``recognised/``), so a later run that finds its graph converted does not read it again. A file
+    never seen is read in a child process where PyTorch is not loaded here, unless ``apart`` is
+    false (the caller is going to load PyTorch anyway)."""
     if model is None:
         model = registry.DEFAULT
     if isinstance(model, Mapping):
@@ -259,7 +261,7 @@ def resolve(model: ModelArg) -> Model:
             sd, metadata = read(path)
             return _with_hash(recognise(sd, path.name, named, metadata), path if named is not None else None)
 
-        known = named or _recalled(digest) or _recognised_apart(path, digest)
+        known = named or _recalled(digest) or (_recognised_apart(path, digest) if apart else None)
         if known is None:
             ckpt = read_file()
             _remember(digest, ckpt.spec)

@@ -143,6 +143,16 @@ def choose(requested: str | None, spec: ModelSpec, device: DeviceLike) -> str:
     return "torch"
 
 
+def torch_certain(requested: str | None, device: DeviceLike) -> bool:
+    """Whether :func:`choose` picks the torch backend for every model: on CUDA, where torch is asked
+    for (by name or ``$VSRIFE_BACKEND``), or where OpenVINO is not installed. The process then loads
+    PyTorch anyway, so nothing is gained by keeping PyTorch out of it (a child process that reads a
+    checkpoint costs a second PyTorch import: 1.5 s of CPU)."""
+    if requested is None:
+        requested = os.environ.get(DEFAULT_ENV)
+    return device.type != "cpu" or requested == "torch" or not openvino_available()
+
+
 def resolve_precision(requested: str, spec: ModelSpec, device: DeviceLike, backend: str = "torch") -> str:
     """``auto`` -> on CUDA the model's default (fp16 for 4.x, with the warp in fp32; fp32 for HDv3 and
     the paper model); on the CPU the mixed bf16 graph of the OpenVINO backend where the CPU computes
