@@ -64,6 +64,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_gpu)
 
 
+@pytest.fixture(scope="session")
+def shared_compiled(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A compiled-graph cache (``VSRIFE_COMPILED_DIR``) shared by every test of the session that asks
+    for it, the xdist workers included (their base directories share a parent): a network is
+    converted for OpenVINO once, and test processes served from it never load PyTorch."""
+    base = tmp_path_factory.getbasetemp()
+    return os.fspath((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "compiled")
+
+
 @pytest.fixture(autouse=True)
 def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # Child processes (vspipe, the CLI) must see the same store as the tests.
