@@ -90,7 +90,8 @@ class Backend(Protocol):
         """The padded device tensor of a :meth:`host_tensor` (called in the worker thread)."""
 
     def download(self, x: Array, dtype: np.dtype) -> np.ndarray:
-        """The valid region of a frame as a 3 x H x W host array of ``dtype``."""
+        """The valid region of a frame as a 3 x H x W host array of ``dtype`` (a view of ``x`` where no
+        conversion is needed: read it, do not change it)."""
 
     def encode(self, img: Array) -> Array:
         """Per-frame features (models with an encoder)."""
