@@ -244,6 +244,9 @@ job = json.loads(next(a for a in sys.argv if a.startswith("job="))[4:])
 err, out = sys.stderr, sys.stdout.buffer
 if cfg.get("fail"):
     err.write(cfg["fail"]); err.flush(); sys.exit(1)
+if cfg.get("env_file"):
+    with open(cfg["env_file"], "w") as f:
+        json.dump({{k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}}, f)
 n, w, h = cfg.get("frames", 10), 16, 16
 tmp = job["probe"] + ".tmp"
 with open(tmp, "w") as f:
@@ -287,6 +290,18 @@ def test_a_chatty_vspipe_does_not_hang(fake_vspipe, tmp_path: Path) -> None:
     r = _run([*VSRIFE, "interpolate", "-o", str(out)], timeout=60, env=env)
     assert r.returncode == 0, r.stderr
     assert re.search(r"wrote .*: 8 frames in", r.stdout) and frame_count(out) == 8
+
+
+def test_vspipe_runs_with_the_allocator_tuned_unless_the_user_tuned_it(fake_vspipe, tmp_path: Path) -> None:
+    seen = tmp_path / "env.json"
+    env = {**fake_vspipe(frames=2, env_file=str(seen)), "MALLOC_ARENA_MAX": "4"}
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    r = _run([*VSRIFE, "interpolate", "-o", str(tmp_path / "o.mkv")], timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(seen.read_text())
+    assert got["MALLOC_ARENA_MAX"] == "4"  # the user's
+    assert got["MALLOC_MMAP_THRESHOLD_"] == encode.MALLOC_TUNING["MALLOC_MMAP_THRESHOLD_"] == str(256 << 20)
+    assert got["MALLOC_TRIM_THRESHOLD_"] == encode.MALLOC_TUNING["MALLOC_TRIM_THRESHOLD_"]
 
 
 def test_plain_progress_lines_with_eta(fake_vspipe, tmp_path: Path) -> None:
