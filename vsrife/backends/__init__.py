@@ -120,11 +120,16 @@ DEFAULT_ENV = "VSRIFE_BACKEND"
 """Environment variable naming the backend ``backend=None`` means (``torch`` or ``openvino``)."""
 
 
+def _from_env() -> str | None:
+    value = os.environ.get(DEFAULT_ENV)
+    return value if value in ("torch", "openvino") else None
+
+
 def choose(requested: str | None, spec: ModelSpec, device: DeviceLike) -> str:
     """The backend ``requested`` (None: ``$VSRIFE_BACKEND``, else the fastest exact one) for ``spec``
     on ``device``; raises ValueError saying why a requested one cannot run."""
-    if requested is None and os.environ.get(DEFAULT_ENV) in ("torch", "openvino"):
-        requested = os.environ[DEFAULT_ENV]
+    if requested is None:
+        requested = _from_env()
         if requested == "openvino" and (device.type != "cpu" or not spec.exportable):
             requested = "torch"
     if requested == "openvino":
@@ -150,7 +155,7 @@ def torch_certain(requested: str | None, device: DeviceLike) -> bool:
     PyTorch anyway, so nothing is gained by keeping PyTorch out of it (a child process that reads a
     checkpoint costs a second PyTorch import: 1.5 s of CPU)."""
     if requested is None:
-        requested = os.environ.get(DEFAULT_ENV)
+        requested = _from_env()
     return device.type != "cpu" or requested == "torch" or not openvino_available()
 
 
