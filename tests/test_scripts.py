@@ -34,11 +34,12 @@ def test_bench_measures_every_row(tmp_path: Path, v46_file: str) -> None:
                 "--vspipe-rounds", "2", "--json", str(out))  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     row = json.loads(out.read_text())["64x48"]
-    for key in ("ref", "ort f32", "ov f32", "ov bf16", "backend", "RIFE", "vspipe"):
+    for key in ("ref", "ref, tuned allocator", "ort f32", "ov f32", "ov bf16", "backend", "RIFE", "vspipe"):
         assert row[key] > 0, key
     assert 0 < row["vspipe cores"] <= 2.5 and row["vspipe peak RSS MB"] > 100
     assert len(row["vspipe / backend rounds"]) == 2 and row["vspipe / backend"] > 0
     assert re.search(r"vspipe\s+[\d.]+ s\s+[\d.]+x", r.stdout)
+    assert re.search(r"against the tuned-allocator reference: backend [\d.]+x, vspipe [\d.]+x", r.stdout), r.stdout
 
 
 def test_longrun_reports_growth(v46_file: str) -> None:
