@@ -374,8 +374,8 @@ def bench(args: argparse.Namespace, w: int, h: int) -> dict[str, float]:
 def tuned_reference(args: argparse.Namespace, w: int, h: int) -> float:
     """The reference again, in a child process started with glibc's allocator tuned as the command
     line tunes vspipe's (``vsrife.encode.MALLOC_TUNING``, read only at process start): PyTorch eager
-    ran 1.9-2.5x faster so here (its large blocks are reused instead of mapped afresh every call),
-    and a user can run it so too."""
+    ran 1.8-2.5x faster so here (its large blocks are reused instead of mapped afresh every call),
+    and a user can run it so too. Timed after the interleaved rows, not taking turns with them."""
     from vsrife.encode import MALLOC_TUNING
 
     with tempfile.TemporaryDirectory() as tmp:
