@@ -1,6 +1,8 @@
 """Run a .vpy through ``vspipe -c y4m | ffmpeg -f null`` and watch it: vspipe's own output time (from
-the first frame to the last, so start-up is left out), CPU time, resident and peak memory over the
-process tree, sampled every 0.1 s (Linux /proc). Shared by bench.py and longrun.py."""
+the first frame request to the last frame, so the script's start-up is left out), the time each
+progress line arrived (for the steady rate, without the pipeline's fill), CPU time, resident and
+peak memory over the process tree, sampled every 0.1 s (Linux /proc). Shared by bench.py and
+longrun.py."""
 
 from __future__ import annotations
 
@@ -29,6 +31,17 @@ class Run:
     seconds: float  # vspipe's "Output N frames in S seconds"
     first_frame: float  # perf_counter() when the first frame was out
     samples: list[Sample] = field(default_factory=list)
+    progress: list[tuple[int, float]] = field(default_factory=list)  # (frames out, perf_counter())
+
+    def steady(self, skip: float = 0.25) -> float:
+        """Seconds per output frame once the pipeline is full: from the first progress line past
+        ``skip`` of the frames to the last one. vspipe's own total also holds the first frames'
+        latency (the first pair needs both its source frames decoded, converted and encoded before
+        anything comes out), which a long film spends once; nan without two such lines."""
+        live = [(k, t) for k, t in self.progress if k >= skip * self.frames]
+        if len(live) < 2 or live[-1][0] <= live[0][0]:
+            return float("nan")
+        return (live[-1][1] - live[0][1]) / (live[-1][0] - live[0][0])
 
     def after_first(self) -> list[Sample]:
         """The samples from the last one before the first frame came out (the start of output)."""
@@ -47,6 +60,10 @@ class Run:
     @property
     def peak_mb(self) -> float:
         return max((s.peak_kb for s in self.samples), default=0) / 1024
+
+
+PROGRESS = re.compile(rb"Frame: (\d+)/\d+")
+"""vspipe -p's progress line (``Frame: 12/48 (7.8 fps)``, rewritten in place with a carriage return)."""
 
 
 def _tree(pid: int) -> list[int]:
@@ -109,11 +126,17 @@ def run(script: str, interval: float = 0.02) -> Run:
 
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
-        err, first = b"", None
+        err, first, progress, seen = b"", None, [], 0
         while chunk := pipe.stderr.read1(4096):
+            now = time.perf_counter()
             err += chunk
             if first is None and b"Frame: 1/" in err:
-                first = time.perf_counter()
+                first = now
+            end = seen
+            for m in PROGRESS.finditer(err, seen):  # a line split across two reads is read again whole
+                progress.append((int(m.group(1)), now))
+                end = m.end()
+            seen = end
         enc.wait()
         pipe.wait()
         done.set()
@@ -122,4 +145,4 @@ def run(script: str, interval: float = 0.02) -> Run:
     m = re.search(r"Output (\d+) frames in ([\d.]+) seconds", text)
     if pipe.returncode or first is None or m is None:
         raise SystemExit(f"vspipe failed: {text[-2000:]}")
-    return Run(int(m.group(1)), float(m.group(2)), first, samples)
+    return Run(int(m.group(1)), float(m.group(2)), first, samples, progress)

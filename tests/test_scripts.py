@@ -4,6 +4,7 @@ script that no longer starts is a broken deliverable): tiny sizes, and what they
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -34,12 +35,38 @@ def test_bench_measures_every_row(tmp_path: Path, v46_file: str) -> None:
                 "--vspipe-rounds", "2", "--json", str(out))  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     row = json.loads(out.read_text())["64x48"]
-    for key in ("ref", "ref, tuned allocator", "ort f32", "ov f32", "ov bf16", "backend", "RIFE", "vspipe"):
+    for key in (
+        "ref",
+        "ref, tuned allocator",
+        "ort f32",
+        "ov f32",
+        "ov bf16",
+        "backend",
+        "RIFE",
+        "vspipe",
+        "vspipe whole run",
+    ):
         assert row[key] > 0, key
     assert 0 < row["vspipe cores"] <= 2.5 and row["vspipe peak RSS MB"] > 100
     assert len(row["vspipe / backend rounds"]) == 2 and row["vspipe / backend"] > 0
     assert re.search(r"vspipe\s+[\d.]+ s\s+[\d.]+x", r.stdout)
     assert re.search(r"against the tuned-allocator reference: backend [\d.]+x, vspipe [\d.]+x", r.stdout), r.stdout
+
+
+@pytest.mark.unit
+def test_the_steady_rate_leaves_the_pipelines_fill_out() -> None:
+    """Seconds per output frame from the first progress line past a quarter of the frames to the
+    last: a slow first frame (decode, convert and encode two sources) does not count."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from vspipe_run import PROGRESS, Run
+
+    run = Run(48, 6.0, 0.0, progress=[(1, 10.0), (5, 11.0), (13, 12.0), (29, 14.0), (45, 16.0)])
+    assert run.steady() == pytest.approx(4.0 / 32)  # frames 13 -> 45 in 4 s; frames 1-13 took longer
+    assert run.steady(skip=0.0) == pytest.approx(6.0 / 44)
+    assert math.isnan(Run(48, 6.0, 0.0, progress=[(45, 16.0)]).steady())  # one line: no rate
+    text = b"Frame: 12/48 (7.8 fps)\rFrame: 13/48"
+    assert [int(m.group(1)) for m in PROGRESS.finditer(text)] == [12, 13]
+    assert not list(PROGRESS.finditer(b"Frame: 14")) and not list(PROGRESS.finditer(b"Frame: 14/"))
 
 
 def test_longrun_reports_growth(v46_file: str) -> None:
