@@ -187,6 +187,22 @@ def exported(
     return lambda: req.infer(arrays)
 
 
+ROWS = (
+    "ref",
+    "ref, tuned allocator",
+    "ref fp16",
+    "ort f32",
+    "ov f32",
+    "ov bf16",
+    "backend",
+    "RIFE",
+    "vspipe",
+    "vspipe whole run",
+)
+"""The timed rows, in the order printed (seconds per in-between frame)."""
+CUDA_ROWS = ("ref fp16",)
+"""Rows timed only on CUDA (``ref, tuned allocator`` and the peer runtimes are timed only on the CPU)."""
+
 # --------------------------------------------------------------------------------------------- vspipe
 
 SOURCE_VPY = """
@@ -438,19 +454,7 @@ def main() -> int:
         if args.only_ref:
             continue
         print(f"\n{w}x{h}  (s per in-between frame; speed-up against the reference)")
-        keys = (
-            "ref",
-            "ref, tuned allocator",
-            "ref fp16",
-            "ort f32",
-            "ov f32",
-            "ov bf16",
-            "backend",
-            "RIFE",
-            "vspipe",
-            "vspipe whole run",
-        )
-        for key in keys:
+        for key in ROWS:
             if key in r:
                 label = f"backend ({r['backend is']})" if key == "backend" else key
                 print(f"  {label:<24}{r[key]:>8.3f} s   {r['ref'] / r[key]:>5.2f}x")
