@@ -227,6 +227,34 @@ def test_unwritable_output_and_output_over_input(
     assert not marker_vspipe.exists()
 
 
+def test_an_existing_output_is_replaced_only_when_asked(
+    media: Path,
+    tmp_path: Path,
+    marker_vspipe: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rerun never clobbers an earlier encode (the default INPUT.rife.mkv included) unless told to
+    with --overwrite / -y, as `vsrife batch` skips outputs that exist; the demo rewrites its own file."""
+    earlier = tmp_path / "earlier.mkv"
+    earlier.write_bytes(b"an earlier encode")
+    default = media.with_name(f"{media.stem}.rife.mkv")
+    default.write_bytes(b"yesterday's run")
+    for argv in (["-o", str(earlier)], []):
+        assert cli.main(["interpolate", str(media), *argv]) == encode.EXIT_USAGE
+        assert "exists; give --overwrite (-y)" in one_error_line(capsys.readouterr().err)
+    assert not marker_vspipe.exists()  # refused before anything started
+    assert earlier.read_bytes() == b"an earlier encode" and default.read_bytes() == b"yesterday's run"
+    default.unlink()
+    args = cli.build_parser().parse_args(["interpolate", str(media), "-y", "-o", str(earlier)])
+    assert cli._output_path(args, media) == earlier
+    monkeypatch.chdir(tmp_path)
+    demo = cli.DEMO_OUTPUT
+    demo.parent.mkdir(parents=True)
+    demo.write_bytes(b"the last demo")
+    assert cli._output_path(cli.build_parser().parse_args(["interpolate"]), None) == demo
+
+
 def test_errors_through_the_real_entry_point_are_one_line(tmp_path: Path) -> None:
     r = _run([str(BIN / "vsrife"), "interpolate", "--size", "0x0", "-o", str(tmp_path / "x.mkv")])
     assert r.returncode == 2 and one_error_line(r.stderr).startswith("vsrife: argument --size")
@@ -333,7 +361,7 @@ def test_vspipe_failure_is_its_own_message_and_exit_code(fake_vspipe, tmp_path: 
         fail="Script evaluation failed:\nPython exception: RIFE: sc_threshold must be in (0, 1)\n\n"
         'Traceback (most recent call last):\n  File "x.vpy", line 2\nvapoursynth.Error: RIFE: ...\n'
     )
-    r = _run([*VSRIFE, "interpolate", "-o", str(out)], timeout=60, env=env)
+    r = _run([*VSRIFE, "interpolate", "-y", "-o", str(out)], timeout=60, env=env)
     assert r.returncode == encode.EXIT_VSPIPE
     assert one_error_line(r.stderr) == "vsrife: vspipe failed (exit 1): RIFE: sc_threshold must be in (0, 1)"
     assert out.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.iterdir()) == ["fake-vspipe", "o.mkv"]
@@ -343,7 +371,7 @@ def test_ffmpeg_failure_is_its_own_message_and_exit_code(fake_vspipe, tmp_path: 
     out = tmp_path / "o.mkv"
     out.write_bytes(b"previous")
     env = fake_vspipe(header="NOT A Y4M STREAM\n")
-    r = _run([*VSRIFE, "interpolate", "-o", str(out)], timeout=60, env=env)
+    r = _run([*VSRIFE, "interpolate", "-y", "-o", str(out)], timeout=60, env=env)
     assert r.returncode == encode.EXIT_FFMPEG, r.stderr
     line = one_error_line(r.stderr)
     assert line.startswith("vsrife: ffmpeg failed (exit ") and "Invalid magic number for yuv4mpeg" in line, line
@@ -358,7 +386,9 @@ def test_interrupt_leaves_no_partial_or_replaced_output(
     out.write_bytes(b"previous")
     env = fake_vspipe(frames=400, delay=0.05)
     p = subprocess.Popen(
-        interruptible([*VSRIFE, "interpolate", "-o", str(out), "--progress", "plain", "--progress-interval", "0"]),
+        interruptible(
+            [*VSRIFE, "interpolate", "-y", "-o", str(out), "--progress", "plain", "--progress-interval", "0"]
+        ),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

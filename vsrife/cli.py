@@ -433,6 +433,9 @@ def _output_path(args: argparse.Namespace, source: Path | None) -> Path:
         raise CliError(f"-o {out}: is a directory")
     if source is not None and out.resolve() == source.resolve():
         raise CliError(f"-o {out}: the output would replace the input")
+    demo = source is None and not args.output  # the demo's own file: rewritten on every demo run
+    if out.exists() and not demo and not getattr(args, "overwrite", False):
+        raise CliError(f"-o {out}: exists; give --overwrite (-y) to replace it, or another -o")
     return out
 
 
@@ -621,6 +624,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"output file; its extension selects the container (default: INPUT.rife.mkv, or {DEMO_OUTPUT} for the demo)",
     )
+    it.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists (default: refuse)")
     _add_encode_options(it)
     it.add_argument("--size", type=demo_size, default=None, help="demo clip size WxH (default 448x256)")
     _add_worker_options(it)
