@@ -191,7 +191,16 @@ def retimed(clip: vs.VideoNode, plan: Plan) -> vs.VideoNode:
     )
     if plan.fps > 0:
         out = uncached(out.std.AssumeFPS(fpsnum=plan.fps.numerator, fpsden=plan.fps.denominator))
+    elif out.fps.numerator:  # variable-rate output (timecodes= on a clip with a rate): say so, fps 0
+        out = variable_rate(out)
     return out
+
+
+def variable_rate(clip: vs.VideoNode) -> vs.VideoNode:
+    """``clip`` with fps 0 (its frames, each with its own duration): AssumeFPS takes no 0, and a
+    clip that keeps a rate is played at that rate whatever its frames' durations say."""
+    template = vs.core.std.BlankClip(clip, fpsnum=0, fpsden=1)
+    return uncached(template.std.ModifyFrame(clip, lambda n, f: f))
 
 
 def following(clip: vs.VideoNode) -> vs.VideoNode:
