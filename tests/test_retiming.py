@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import vsrife
 from vsrife.scene import distinct_frames
 from vsrife.synthetic import clip_from_frames, photo, window
-from vsrife.timing import MIN_UNEVEN_DEPTH, ConstantRate, default_depth, nearest_dyadic
+from vsrife.timing import MIN_UNEVEN_DEPTH, ConstantRate, default_depth, nearest_dyadic, prop_fraction
 
 from helpers import convert, durations, planes, random_clip, same_frames, vfr_clip
 
@@ -279,6 +279,22 @@ def test_bad_timecodes(hdv3_random: dict, tmp_path: Path) -> None:
         vsrife.RIFE(src, fps_num=48, model=hdv3_random, timecodes=[0, "x", 0.2, 0.3, 0.4, 0.5])
     with pytest.raises(vs.Error, match="RIFE: timecodes: must be a timecodes file path"):
         vsrife.RIFE(src, fps_num=48, model=hdv3_random, timecodes=12)
+    huge = tmp_path / "huge.txt"  # an OverflowError escaped while the message was being written
+    huge.write_text("# timecode format v2\n0\n1e400\n2e400\n3e400\n4e400\n5e400\n")
+    for tc in ([0, 10**400, 1, 2, 3, 4], [0, 0.1, 1e300, 2e300, 3e300, 4e300], huge):
+        with pytest.raises(vs.Error, match=r"RIFE: timecodes: entry \d .* more than 10,000,000 seconds"):
+            vsrife.RIFE(src, fps_num=48, model=hdv3_random, timecodes=tc)
+
+
+def test_float_timecodes_split_many_times_fit_the_duration_props(v46_random: dict) -> None:
+    """Floats are kept to a nanosecond's fraction (1/24 as 1/24, not over 10**18): 80 parts of each
+    duration failed at frame time, their numerators too large for the 64-bit props."""
+    src = random_clip(4, 16, 16)
+    out = vsrife.RIFE(src, 80, model=v46_random, sc=False, timecodes=[0, 1 / 24, 2 / 24, 3 / 24])
+    assert out.num_frames == 320 and out.fps == 0
+    assert sum(durations(out)) == Fraction(4, 24)
+    assert prop_fraction(Fraction(3**40, 7**30)) == (Fraction(3**40, 7**30).limit_denominator(2**31)).as_integer_ratio()
+    assert prop_fraction(Fraction(1, 1920)) == (1, 1920)
 
 
 @settings(

@@ -26,7 +26,7 @@ from .errors import ModelError
 from .formats import WorkFormat, interpolated_props, uncached
 from .loader import Model
 from .scene import DEFAULT_THRESHOLD, HELD_THRESHOLD, SCORE_PROP, CutRule, pair_differences
-from .timing import Plan, TimingError, make_plan
+from .timing import Plan, TimingError, make_plan, prop_fraction
 from .validate import Options, error
 
 log = logging.getLogger("vsrife")
@@ -349,7 +349,7 @@ def _stamper(plan: Plan) -> Callable[[int, list[vs.VideoFrame]], vs.VideoFrame]:
         for key in _SCENE_KEYS:
             if key in decision:
                 props[key] = decision[key]
-        props["_DurationNum"], props["_DurationDen"] = shown.duration.numerator, shown.duration.denominator
+        props["_DurationNum"], props["_DurationDen"] = prop_fraction(shown.duration)
         own = source.get("_AbsoluteTime")
         since = shown.time - plan.timing.source_time(shown.pair)
         props["_AbsoluteTime"] = (

@@ -503,6 +503,7 @@ def source_times(
             times = read_timecodes(timecodes, n)
         else:
             times = _times_from_sequence(timecodes)
+        times = _usable_times(times)
         if len(times) not in (n, n + 1):
             raise TimingError(
                 f"timecodes: has {len(times)} entries, the clip has {n} frames; give one start time "
@@ -550,10 +551,47 @@ def starts_from_durations(durations: Sequence[Fraction]) -> tuple[tuple[Fraction
 def _times_from_sequence(values: Sequence[Real]) -> list[Fraction]:
     times = []
     for j, v in enumerate(values):
-        if isinstance(v, bool) or not isinstance(v, (Rational, Real)) or not math.isfinite(float(v)):
+        if isinstance(v, Rational) and not isinstance(v, bool):
+            times.append(Fraction(v))  # exact, however large (bounded by _usable_times)
+            continue
+        try:
+            ok = not isinstance(v, bool) and isinstance(v, Real) and math.isfinite(float(v))
+        except (OverflowError, ValueError, TypeError):
+            ok = False
+        if not ok:
             raise TimingError(f"timecodes: entry {j} is {v!r}; give frame start times in seconds (numbers)")
-        times.append(Fraction(v) if isinstance(v, Rational) else Fraction(str(float(v))))
+        times.append(Fraction(str(float(v))))
     return times
+
+
+MAX_TIME = 10**7
+"""Seconds (about 115 days): no frame of a timecodes file starts later."""
+
+TIME_DENOMINATOR = 10**9
+"""Frame times are kept as fractions with denominators up to this (a nanosecond or finer): a float
+such as 1/24 (0.041666666666666664) becomes 1/24 again instead of a fraction over 10**18, whose
+split durations would not fit the 64-bit ``_DurationNum/_DurationDen``."""
+
+
+def _usable_times(times: Sequence[Fraction]) -> list[Fraction]:
+    for j, t in enumerate(times):
+        if abs(t) > MAX_TIME:
+            raise TimingError(
+                f"timecodes: entry {j + 1} ({t:.3e} s) is more than {MAX_TIME:,} seconds; give frame start "
+                "times in seconds in a list, or in milliseconds in a file"
+            )
+    return [t.limit_denominator(TIME_DENOMINATOR) for t in times]
+
+
+INT64 = 2**63 - 1
+
+
+def prop_fraction(x: Fraction) -> tuple[int, int]:
+    """``x`` as a numerator and denominator that fit a 64-bit frame prop (the nearest such
+    fraction where the exact one does not: off by less than a nanosecond)."""
+    if abs(x.numerator) > INT64 or x.denominator > INT64:
+        x = x.limit_denominator(2**31)
+    return x.numerator, x.denominator
 
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
