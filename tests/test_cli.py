@@ -445,6 +445,28 @@ def test_streams_chapters_metadata_tags_and_sync(media: Path, tmp_path: Path, hd
     assert packet_span(out, "0:s:0") == packet_span(media, "0:s:0")
 
 
+def test_a_variable_rate_file_is_timed_by_its_frames_and_stays_in_sync(tmp_path: Path, v46_file: str) -> None:
+    """BestSource reports a nominal rate (24) for a file of 9 frames at 24 fps and 9 at 8 fps: taken
+    at that rate the video lasted 0.75 s beside 1.5 s of audio. Its frames' own times are used, at a
+    constant output rate of multi x the nominal one; batch chunks refuse it (found by hostile testing)."""
+    src = tmp_path / "vfr.mkv"
+    pts = "setpts='if(lt(N\\,9)\\,N/24/TB\\,(9/24+(N-9)/8)/TB)'"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=24:duration=0.75", "-f", "lavfi", "-i",
+            "sine=duration=1.5", "-vf", pts, "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-t", "1.5", str(src))  # fmt: skip
+    out = tmp_path / "out.mkv"
+    r = _run([str(BIN / "vsrife"), "interpolate", str(src), "-o", str(out), "--model", v46_file, "--no-sc"])
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"wrote .*: 72 frames in .* at 48 fps, copied 1 audio", r.stdout), r.stdout  # 1.5 s x 48
+    (v0, v1), (s0, s1), (a0, a1) = packet_span(out, "0:v:0"), packet_span(src, "0:v:0"), packet_span(src, "0:a:0")
+    assert v0 == s0 and abs(v1 - a1) <= Fraction(1, 48)  # ends with the audio (the last frame: 1/8 s)
+    assert s1 < a1 - Fraction(1, 20)  # (the file stores 1/24 s for its last frame)
+    assert packet_span(out, "0:a:0") == (a0, a1)
+    r = _run([str(BIN / "vsrife"), "interpolate", str(src), "-o", str(tmp_path / "w.mkv"), "--workers", "2", "--no-ray",
+              "--model", v46_file])  # fmt: skip
+    assert r.returncode == 2 and "variable frame rate: batch mode" in one_error_line(r.stderr)
+
+
 def test_real_footage_mp4_frames_limit_cuts_audio_too(tmp_path: Path, hdv3_path: str) -> None:
     src = footage("bigbuckbunny")  # 1280x720 25 fps, 5.1 AAC
     out = tmp_path / "bbb.mp4"

@@ -437,3 +437,20 @@ def test_two_hour_vfr_timecodes_plan_quickly_and_exactly(tmp_path) -> None:
     for k in (0, 1, 2, 123_457, tl.num_frames // 2, tl.num_frames - 1):
         assert offsets[k] == tl.position(k)[0]
     assert offsets == sorted(offsets) and offsets[-1] == n - 1
+
+
+def test_a_file_is_variable_rate_where_a_frame_is_half_a_frame_off_its_nominal_slot() -> None:
+    from vsrife.encode import constant_rate
+    from vsrife.timing import variable
+
+    ms = lambda *v: [Fraction(x, 1000) for x in v]  # noqa: E731 - Matroska's millisecond timestamps
+    assert not variable(ms(1500, 1542, 1583, 1625, 1667), Fraction(24))  # rounded, offset start: constant
+    assert variable(ms(0, 42, 83, 125, 250, 375), Fraction(24))  # a section at 8 fps
+    drift = [Fraction(i * 1001, 24000) for i in range(600)]  # 23.976 labelled 24: half a frame off at 500
+    assert not variable(drift[:400], Fraction(24)) and variable(drift, Fraction(24))
+    assert constant_rate({"multi": 2, "model": "x"}, Fraction(24)) == {"model": "x", "fps_num": 48, "fps_den": 1}
+    assert constant_rate({"factor_num": 5, "factor_den": 2}, Fraction(24000, 1001)) == {
+        "fps_num": 60000,
+        "fps_den": 1001,
+    }
+    assert constant_rate({"fps_num": 60, "fps_den": 1}, Fraction(24)) == {"fps_num": 60, "fps_den": 1}

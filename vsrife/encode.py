@@ -383,10 +383,9 @@ def script_clip(env: Mapping[str, Any]):
 
         limit_threads(int(threads))
         core.num_threads = int(threads)
+    times = None
     if job.get("source"):
-        if not hasattr(core, "bs"):
-            raise vs.Error("vsrife: reading video files needs BestSource: pip install vapoursynth-bestsource")
-        clip = core.bs.VideoSource(job["source"], **({"threads": int(threads)} if threads else {}))
+        clip, times = source_clip(job["source"], **({"threads": int(threads)} if threads else {}))
     else:
         from .synthetic import clip_from_frames, demo_frames
 
@@ -395,8 +394,15 @@ def script_clip(env: Mapping[str, Any]):
         clip = clip[: min(int(job["frames"]), clip.num_frames)]
     chunk = job.get("chunk")
     if chunk:
+        if times is not None:
+            raise vs.Error(
+                "vsrife: the source has a variable frame rate; chunks need a constant one: run without --workers"
+            )
         clip = _chunk_of(clip, int(chunk["start"]), int(chunk["stop"]))
-    out = RIFE(clip, **job["rife"])
+    rife = job["rife"]
+    if times is not None:  # timed by its frames' own times, at a constant output rate y4m can carry
+        rife = {**constant_rate(rife, clip.fps), "timecodes": times[: clip.num_frames]}
+    out = RIFE(clip, **rife)
     if chunk and chunk.get("take") is not None:
         out = out[: int(chunk["take"])]
     if out.format.color_family == vs.RGB:  # y4m carries YUV
@@ -404,6 +410,41 @@ def script_clip(env: Mapping[str, Any]):
     if job.get("probe"):
         _write_probe(Path(job["probe"]), out, clip)
     return out
+
+
+def source_clip(path: str, **options: int) -> tuple[Any, list[Fraction] | None]:
+    """A video file through BestSource, and its frames' start times (seconds) where its rate is
+    variable (None where it is constant). BestSource reports a nominal rate for every file, a
+    variable-rate one included (phone and screen recordings, mixed 24/30 fps edits): a clip taken at
+    that rate would last as long as its frame count says, not as the file does, and lose sync with
+    the copied audio."""
+    import vapoursynth as vs
+
+    from .timing import read_timecodes, variable
+
+    core = vs.core
+    if not hasattr(core, "bs"):
+        raise vs.Error("vsrife: reading video files needs BestSource: pip install vapoursynth-bestsource")
+    with tempfile.TemporaryDirectory(prefix="vsrife-tc-") as tmp:
+        tc = Path(tmp) / "timecodes.txt"
+        clip = core.bs.VideoSource(str(path), timecodes=str(tc), **options)
+        times = read_timecodes(tc, clip.num_frames) if tc.exists() and clip.num_frames > 1 else None
+    if times is None or clip.fps.numerator == 0 or not variable(times, Fraction(clip.fps_num, clip.fps_den)):
+        return clip, None
+    return clip, times
+
+
+def constant_rate(rife: Mapping[str, Any], fps: Fraction) -> dict[str, Any]:
+    """RIFE's rate arguments for a variable-rate source: ``multi`` and a factor become the same
+    multiple of the source's nominal rate (``fps``) as a constant output rate; a target rate stays."""
+    if "fps_num" in rife:
+        return dict(rife)
+    factor = (
+        Fraction(rife["factor_num"], rife["factor_den"]) if "factor_num" in rife else Fraction(rife.get("multi", 2))
+    )
+    rate = factor * Fraction(fps.numerator, fps.denominator)
+    out = {k: v for k, v in rife.items() if k not in ("multi", "factor_num", "factor_den")}
+    return {**out, "fps_num": rate.numerator, "fps_den": rate.denominator}
 
 
 def _chunk_of(clip, start: int, stop: int):

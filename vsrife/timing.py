@@ -37,6 +37,7 @@ from itertools import pairwise
 from numbers import Rational, Real
 from typing import Protocol
 
+import numpy as np
 import vapoursynth as vs
 
 MAX_FRAMES = 2**31 - 1
@@ -595,6 +596,17 @@ def prop_fraction(x: Fraction) -> tuple[int, int]:
 
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def variable(starts: Sequence[Fraction], fps: Fraction) -> bool:
+    """Whether frames starting at ``starts`` are not at the constant rate ``fps``: one of them is
+    more than half a frame away from ``starts[0] + i / fps`` (a container's millisecond rounding is
+    far less; a rate that drifts from the nominal one, or a section at another rate, is more).
+    In floats: a 2-hour film's 172,646 frames in 0.1 s instead of 0.7 s exact."""
+    if not starts:
+        return False
+    t = np.array([float(x - starts[0]) for x in starts])
+    return bool(np.any(np.abs(t - np.arange(len(t)) / float(fps)) > 0.5 / float(fps)))
 
 
 def read_timecodes(path: str | os.PathLike[str], frames: int) -> list[Fraction]:

@@ -34,15 +34,25 @@ class Facts:
 
 
 def open_clip(path: Path) -> Any:
+    """The source through BestSource; a variable-rate one is refused (chunks are cut at constant
+    rate; ``vsrife interpolate`` without workers times it by its frames)."""
     import vapoursynth as vs
+
+    from ..encode import source_clip
 
     core = vs.core
     if not hasattr(core, "bs"):
         raise CliError("reading video files needs BestSource: pip install vapoursynth-bestsource", 1)
     try:
-        return core.bs.VideoSource(str(path))
+        clip, times = source_clip(str(path))
     except vs.Error as e:
         raise CliError(f"{path}: BestSource cannot read it: {str(e).strip().splitlines()[-1]}") from None
+    if times is not None or clip.fps.numerator == 0:
+        raise CliError(
+            f"{path}: variable frame rate: batch mode splits constant-rate sources only; run "
+            "vsrife interpolate without --workers (it times the frames by the file's own timestamps)"
+        )
+    return clip
 
 
 def factor_of(rife: Mapping[str, Any], fps: Fraction) -> Fraction:
@@ -60,11 +70,6 @@ def analyse(path: Path, limit: int | None, rife: Mapping[str, Any], chunk_second
     from ..timing import Rate, make_plan
 
     clip = open_clip(path)
-    if clip.fps.numerator == 0:
-        raise CliError(
-            f"{path}: variable frame rate (BestSource reports fps 0): batch mode splits constant-rate "
-            "sources only; run without --workers"
-        )
     if limit:
         clip = clip[: min(limit, clip.num_frames)]
     n, fps = clip.num_frames, Fraction(clip.fps.numerator, clip.fps.denominator)
