@@ -145,6 +145,24 @@ def test_scene_cut_shows_the_earlier_frame_as_the_source_displays_it(hdv3_random
     assert out.get_frame(1).props["RifeTimestep"] == 0.25
 
 
+@pytest.mark.parametrize(("num", "den", "cut"), [(2, 1, 4), (5, 2, 4), (5, 6, 3), (1, 2, 3), (1, 3, 4), (1, 3, 3)])
+def test_the_cut_props_sit_on_the_output_frames_either_side_of_the_cut_at_any_rate(
+    num: int, den: int, cut: int, v46_random: dict
+) -> None:
+    """_SceneChangeNext on the last output frame before the cut's instant (source frame cut + 1's
+    time), _SceneChangePrev on the first at or after it, at any rate: the first frame after a cut can
+    be an in-between frame (5/2), and lowering the rate steps over pairs, the cut's among them (1/3;
+    the props were lost, or only one of them set: found by hostile testing)."""
+    base = vs.core.std.BlankClip(format=vs.RGBS, width=16, height=16, length=12)
+    src = vs.core.std.Splice([base[i].std.SetFrameProps(_SceneChangeNext=int(i == cut)) for i in range(12)])
+    out = vsrife.RIFE(src, factor_num=num, factor_den=den, model=v46_random, sc=False)
+    factor = Fraction(num, den)
+    after = next(k for k in range(out.num_frames) if k / factor >= cut + 1)  # the first instant past the cut
+    props = [out.get_frame(k).props for k in range(out.num_frames)]
+    assert [k for k, p in enumerate(props) if p["_SceneChangeNext"]] == [after - 1]
+    assert [k for k, p in enumerate(props) if p["_SceneChangePrev"]] == [after]
+
+
 def test_scene_cut_detection_can_be_disabled(hdv3_random: dict) -> None:
     out = vsrife.RIFE(_two_shots(), 2, model=hdv3_random, sc=False)
     assert out.get_frame(3).props["RifeSceneCut"] == 0

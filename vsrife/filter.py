@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -232,7 +233,8 @@ class _Clips:
     first: vs.VideoNode  # the same in the work format
     second: vs.VideoNode  # source frame i + 1 in the work format
     decision: vs.VideoNode  # the cut decision of pair i
-    previous: vs.VideoNode  # the cut decision of pair i - 1
+    crossed: vs.VideoNode  # RifeSceneCut: a cut lies between output frames k - 1 and k
+    crosses_next: vs.VideoNode  # ... between output frames k and k + 1
 
 
 def _graph(opts: Options, plan: Plan, engine: Engine, work: WorkFormat) -> vs.VideoNode:
@@ -240,19 +242,14 @@ def _graph(opts: Options, plan: Plan, engine: Engine, work: WorkFormat) -> vs.Vi
     wsrc = work.to_work(src)
     decisions = _decisions(src, wsrc, plan, engine, work, CutRule(opts.sc, opts.sc_threshold, engine.spec.tenth_cut))
     decision = retimed(decisions, plan)
-    before = retimed(decisions[0] + decisions[:-1], plan)
-
-    def previous(n: int) -> vs.VideoNode:
-        # only the first output frame of a pair asks about the cut before it (and so about frame i - 1)
-        shown = plan.at(n)
-        return before if shown.t == 0 and shown.pair > 0 and plan.at(n - 1).pair != shown.pair else decision
-
+    crossed = _crossings(decisions, decision, plan)
     clips = _Clips(
         this=retimed(src, plan),
         first=retimed(wsrc, plan),
         second=retimed(following(wsrc), plan),
         decision=decision,
-        previous=decision.std.FrameEval(_frame_errors(previous), clip_src=[decision, before]),
+        crossed=crossed,
+        crosses_next=uncached(crossed[1:] + crossed[0]),  # the last frame has no next: its frame 0 (no cut)
     )
     between = uncached(work.from_work(uncached(_between(clips, plan, engine, work))))
     shown = [clips.this, between]
@@ -262,7 +259,38 @@ def _graph(opts: Options, plan: Plan, engine: Engine, work: WorkFormat) -> vs.Vi
 
     picked = uncached(clips.this.std.FrameEval(_frame_errors(pick), prop_src=clips.decision, clip_src=shown))
     stamp = _stamper(plan)
-    return picked.std.ModifyFrame([picked, clips.this, clips.decision, clips.previous], _frame_errors(stamp))
+    sides = [picked, clips.this, clips.decision, clips.crossed, clips.crosses_next]
+    return picked.std.ModifyFrame(sides, _frame_errors(stamp))
+
+
+def _crossings(decisions: vs.VideoNode, decision: vs.VideoNode, plan: Plan) -> vs.VideoNode:
+    """Frame k tells (``RifeSceneCut``) whether a cut lies between output frames k - 1 and k: in any
+    of the pairs from k - 1's up to the one before k's. Raising the rate that is the pair before k's
+    where k starts a new pair; lowering it (5/6, 1/3), output frames step over pairs, and a cut in a
+    pair stepped over is still a cut between the two frames shown. The clip that reads ``L`` pairs is
+    built when a frame first needs it (one per step length)."""
+    nothing = uncached(decision.std.SetFrameProps(RifeSceneCut=0))  # frame 0, and frames in the same pair
+    ors: dict[int, vs.VideoNode] = {}
+    lock = threading.Lock()
+
+    def reading(steps: int) -> vs.VideoNode:
+        with lock:
+            if steps not in ors:  # decisions of pairs p - steps .. p - 1 for output frames in pair p
+                back = [retimed(decisions[0] * j + decisions[:-j], plan) for j in range(1, steps + 1)]
+
+                def any_cut(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+                    out = f[0].copy()
+                    out.props["RifeSceneCut"] = int(any(g.props["RifeSceneCut"] for g in f))
+                    return out
+
+                ors[steps] = back[0] if steps == 1 else uncached(back[0].std.ModifyFrame(back, any_cut))
+            return ors[steps]
+
+    def pick(n: int) -> vs.VideoNode:
+        steps = plan.at(n).pair - plan.at(n - 1).pair if n > 0 else 0
+        return reading(steps) if steps > 0 else nothing
+
+    return uncached(decision.std.FrameEval(_frame_errors(pick)))
 
 
 def _between(clips: _Clips, plan: Plan, engine: Engine, work: WorkFormat) -> vs.VideoNode:
@@ -340,10 +368,8 @@ def _stamper(plan: Plan) -> Callable[[int, list[vs.VideoFrame]], vs.VideoFrame]:
         interpolated = shown.t > 0 and not cut
         if interpolated:
             interpolated_props(out, source)
-        last_of_pair = n + 1 >= plan.num_frames or plan.at(n + 1).pair != shown.pair
-        first_of_pair = shown.t == 0 and shown.pair > 0 and plan.at(n - 1).pair != shown.pair
-        props["_SceneChangeNext"] = int(cut and last_of_pair)
-        props["_SceneChangePrev"] = int(first_of_pair and bool(f[3].props["RifeSceneCut"]))
+        props["_SceneChangeNext"] = int(n + 1 < plan.num_frames and bool(f[4].props["RifeSceneCut"]))
+        props["_SceneChangePrev"] = int(bool(f[3].props["RifeSceneCut"]))
         props["RifeSceneCut"] = int(cut and shown.t > 0)
         props["RifeTimestep"] = float(shown.t) if interpolated else 0.0
         for key in _SCENE_KEYS:
