@@ -206,6 +206,8 @@ def variable_rate(clip: vs.VideoNode) -> vs.VideoNode:
 
 def following(clip: vs.VideoNode) -> vs.VideoNode:
     """Frame i is ``clip``'s frame i + 1 (the last one repeated); frames are passed on, not cached."""
+    if clip.num_frames < 2:
+        return clip
     return uncached(uncached(clip[1:]) + uncached(clip[-1]))
 
 
@@ -249,7 +251,7 @@ def _graph(opts: Options, plan: Plan, engine: Engine, work: WorkFormat) -> vs.Vi
         second=retimed(following(wsrc), plan),
         decision=decision,
         crossed=crossed,
-        crosses_next=uncached(crossed[1:] + crossed[0]),  # the last frame has no next: its frame 0 (no cut)
+        crosses_next=following(crossed),
     )
     between = uncached(work.from_work(uncached(_between(clips, plan, engine, work))))
     shown = [clips.this, between]
@@ -261,6 +263,12 @@ def _graph(opts: Options, plan: Plan, engine: Engine, work: WorkFormat) -> vs.Vi
     stamp = _stamper(plan)
     sides = [picked, clips.this, clips.decision, clips.crossed, clips.crosses_next]
     return picked.std.ModifyFrame(sides, _frame_errors(stamp))
+
+
+def _later(clip: vs.VideoNode, j: int) -> vs.VideoNode:
+    """Frame i is ``clip``'s frame i - j (frame 0 before that)."""
+    n = clip.num_frames
+    return uncached(clip[0] * n) if j >= n else uncached(clip[0] * j + clip[: n - j])
 
 
 def _crossings(decisions: vs.VideoNode, decision: vs.VideoNode, plan: Plan) -> vs.VideoNode:
@@ -276,7 +284,7 @@ def _crossings(decisions: vs.VideoNode, decision: vs.VideoNode, plan: Plan) -> v
     def reading(steps: int) -> vs.VideoNode:
         with lock:
             if steps not in ors:  # decisions of pairs p - steps .. p - 1 for output frames in pair p
-                back = [retimed(decisions[0] * j + decisions[:-j], plan) for j in range(1, steps + 1)]
+                back = [retimed(_later(decisions, j), plan) for j in range(1, steps + 1)]
 
                 def any_cut(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
                     out = f[0].copy()
