@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -67,7 +68,10 @@ class Checkpoint:
 
 def canonicalize(sd: Mapping[Any, Any]) -> dict[str, Tensor]:
     """Unwrap the containers checkpoints come in and strip DataParallel's ``module.`` prefix.
-    Non-tensor entries (step counters, optimizer settings) are left out."""
+    numpy arrays (``safetensors.numpy``) become tensors; other non-tensor entries (step counters,
+    optimizer settings) are left out."""
+    import numpy as np
+    import torch
     from torch import Tensor
 
     for key in ("state_dict", "params", "model"):
@@ -78,7 +82,10 @@ def canonicalize(sd: Mapping[Any, Any]) -> dict[str, Tensor]:
     bad = [k for k in sd if not isinstance(k, str)]
     if bad:
         raise UnsupportedModelError(f"a state dict's keys must be parameter names (str), got {bad[0]!r}")
-    return {str(k).removeprefix("module."): v for k, v in sd.items() if isinstance(v, Tensor)}
+    arrays = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items() if isinstance(v, np.ndarray)}
+    return {
+        str(k).removeprefix("module."): arrays.get(k, v) for k, v in sd.items() if isinstance(arrays.get(k, v), Tensor)
+    }
 
 
 def read(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -102,8 +109,9 @@ def read(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, str
         raise ModelError(f"reading {path.name} needs the '{e.name}' package: pip install {e.name}") from e
     except Exception as e:
         raise ModelError(
-            f"cannot read checkpoint {path}: {type(e).__name__}: {e}. "
-            "It is truncated, not a PyTorch checkpoint, or contains objects other than tensors."
+            f"cannot read checkpoint {path}: {_reason(e)}. "
+            "It is truncated, not a PyTorch checkpoint, or contains objects other than tensors "
+            "(vsrife loads tensors only, never other pickled objects)."
         ) from e
     if not isinstance(raw, Mapping):
         raise ModelError(f"checkpoint {path} holds a {type(raw).__name__}, not a state dict")
@@ -111,6 +119,19 @@ def read(path: str | os.PathLike[str]) -> tuple[dict[str, Tensor], dict[str, str
     if not sd:
         raise ModelError(f"checkpoint {path} contains no tensors")
     return sd, metadata
+
+
+def _reason(e: Exception) -> str:
+    """One line of why a file did not load: PyTorch's safe loader explains itself in a page that
+    advises loading the file unsafely and filing an issue with PyTorch; keep only its finding."""
+    text = str(e)
+    found = re.search(r"WeightsUnpickler error:\s*(.*?)\s*(?:Check the documentation|$)", text, re.S)
+    if found and found.group(1).strip():
+        text = f"PyTorch's safe loader refused it ({found.group(1).strip()})"
+    else:
+        text = f"{type(e).__name__}: {text}"
+    line = " ".join(text.split())
+    return line if len(line) <= 200 else line[:197] + "..."
 
 
 # --------------------------------------------------------------------------------------------- recognising
@@ -241,7 +262,11 @@ def resolve(model: ModelArg, apart: bool = True) -> Model:
     if model is None:
         model = registry.DEFAULT
     if isinstance(model, Mapping):
-        ckpt = recognise(canonicalize(model), "the state dict")
+        sd = canonicalize(model)
+        if not sd:
+            kinds = ", ".join(f"{k!r}: {type(v).__name__}" for k, v in list(model.items())[:_SHOWN])
+            raise UnsupportedModelError(f"the state dict holds no tensors ({kinds or 'it is empty'})")
+        ckpt = recognise(sd, "the state dict")
         return Model(ckpt.spec, None, ckpt.origin, None, lambda: ckpt)
     text = os.fspath(model)
     try:
