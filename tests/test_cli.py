@@ -21,9 +21,9 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 
-from vsrife import cli, encode, store
+from vsrife import cli, encode, registry, store
 
-from helpers import footage, interruptible
+from helpers import footage, interruptible, random_state, save_state
 
 pytestmark = pytest.mark.e2e
 
@@ -512,21 +512,14 @@ def test_demo_end_to_end_and_the_filter_error_path(tmp_path: Path) -> None:
     assert re.search(r"Video: h264 .*yuv420p\(tv, bt709", _info(out))
     bad = tmp_path / "not-a-model.pkl"
     bad.write_bytes(b"not a checkpoint")
-    r = _run(
-        [
-            str(BIN / "vsrife"),
-            "interpolate",
-            "--frames",
-            "2",
-            "--size",
-            "64x64",
-            "--model",
-            str(bad),
-            "-o",
-            str(tmp_path / "x.mkv"),
-        ]
-    )
-    assert r.returncode == encode.EXIT_VSPIPE and "cannot read checkpoint" in one_error_line(r.stderr)
+    demo = [str(BIN / "vsrife"), "interpolate", "--frames", "2", "--size", "64x64", "-o", str(tmp_path / "x.mkv")]
+    r = _run([*demo, "--model", str(bad)])  # read before vspipe starts (it failed there, as exit 3)
+    assert r.returncode == encode.EXIT_USAGE and "--model" in (line := one_error_line(r.stderr))
+    assert "cannot read checkpoint" in line and "weights_only" not in line
+    # an error only the filter finds comes back through vspipe as its own exit code
+    v40 = save_state(random_state(registry.get_spec("4.0"), seed=2), tmp_path / "v40.pkl")
+    r = _run([*demo, "--model", str(v40), "--backend", "openvino"])
+    assert r.returncode == encode.EXIT_VSPIPE and "data-dependent branch" in one_error_line(r.stderr)
     assert not (tmp_path / "x.mkv").exists() and [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
 
 

@@ -369,6 +369,13 @@ def _model_arg(model: str | None) -> str | None:
     if path.suffix in (".pkl", ".pth", ".pt", ".safetensors") or os.sep in model:
         if not path.is_file():
             raise CliError(f"--model {model}: no such checkpoint file")
+        from . import loader
+        from .errors import ModelError
+
+        try:  # recognised once (in a child process, PyTorch kept out of this one) and remembered by its hash
+            loader.resolve(path.resolve(), apart=True)
+        except (ModelError, ValueError) as e:
+            raise CliError(f"--model {model}: {e}") from None
         return str(path.resolve())
     try:
         spec = registry.get_spec(model)
