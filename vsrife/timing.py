@@ -456,11 +456,8 @@ def make_plan(
             from .scene import distinct_frames
 
             keys = distinct_frames(clip, held_threshold)
-            if len(keys) < 2:
-                raise TimingError(
-                    "held_frames: every frame of the clip repeats the first one; there is no motion "
-                    "to interpolate; use held_frames=False"
-                )
+            if len(keys) < 2:  # one drawing throughout: a still (as a run longer than MAX_HOLD is), kept whole
+                keys = list(range(n))
             if len(keys) < n:
                 source = clip.std.SelectEvery(cycle=max(2, n), offsets=keys, modify_duration=False)
             timing = Timeline(tuple(starts[k] for k in keys), end, fps, snap)
