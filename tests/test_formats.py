@@ -254,6 +254,28 @@ def test_a_wrong_colour_assumption_would_be_detected(hdv3_random: dict) -> None:
     assert psnr(got, mixed) < 45
 
 
+@pytest.mark.graph
+def test_odd_colour_props_and_interlacing_are_each_warned_about_once(
+    v46_random: dict, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One warning per odd prop for one RIFE() (the scene metric read the props again and every
+    warning came twice under vspipe), and one for an interlaced clip, which was interpolated silently
+    (both found by hostile testing)."""
+    import logging
+
+    src = convert(random_clip(3, 32, 32, seed=4), vs.YUV420P8)
+    odd = src.std.SetFrameProps(_Matrix=100, _Range=7, _ChromaLocation=9, _FieldBased=2)
+    with caplog.at_level(logging.WARNING, logger="vsrife"):
+        vsrife.RIFE(odd, model=v46_random).get_frame(1)
+    notes = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    for what in ("_Matrix=100", "_Range=7", "_ChromaLocation=9", "interlaced (_FieldBased=2, top field first)"):
+        assert sum(what in n for n in notes) == 1, (what, notes)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="vsrife"):
+        vsrife.RIFE(src, model=v46_random).get_frame(1)
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
 def test_default_matrix_by_frame_size() -> None:
     for (w, h), m in {
         (1920, 1080): 1,

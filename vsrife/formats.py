@@ -98,20 +98,19 @@ def _int_prop(props: Mapping[str, object], key: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def read_colour(clip: vs.VideoNode, props: Mapping[str, object]) -> Colour:
+def read_colour(clip: vs.VideoNode, props: Mapping[str, object], warn: bool = True) -> Colour:
     """The conversion parameters of a YUV clip from its frame properties, with documented defaults
-    (and a warning for values that no conversion knows)."""
+    (and a warning for values that no conversion knows, unless ``warn`` is false: a second reader
+    of the same props, such as the scene metric, leaves the warning to the first)."""
+    notes: list[str] = []
     default = default_matrix(clip.width, clip.height)
     matrix = _int_prop(props, "_Matrix")
     if matrix is None or matrix == _MATRIX_UNSPECIFIED:
         matrix = default
     elif matrix not in _MATRICES:
-        log.warning(
-            "RIFE: _Matrix=%r is not a YUV matrix; converting with %d (the default for %dx%d)",
-            props.get("_Matrix"),
-            default,
-            clip.width,
-            clip.height,
+        notes.append(
+            f"RIFE: _Matrix={props.get('_Matrix')!r} is not a YUV matrix; converting with {default} "
+            f"(the default for {clip.width}x{clip.height})"
         )
         matrix = default
     full = False
@@ -120,15 +119,17 @@ def read_colour(clip: vs.VideoNode, props: Mapping[str, object]) -> Colour:
         if rng in (0, 1):
             full = rng == int(vs.RANGE_FULL)
         else:
-            log.warning("RIFE: _Range=%r is neither 0 (limited) nor 1 (full); assuming limited", props.get("_Range"))
+            notes.append(f"RIFE: _Range={props.get('_Range')!r} is neither 0 (limited) nor 1 (full); assuming limited")
     elif "_ColorRange" in props:  # older name: 0 = full, 1 = limited
         full = _int_prop(props, "_ColorRange") == 0
     chromaloc = _int_prop(props, "_ChromaLocation")
     if chromaloc is None:
         chromaloc = 0
     elif chromaloc not in _CHROMA_LOCATIONS:
-        log.warning("RIFE: _ChromaLocation=%r is not a chroma location (0-5); assuming left (0)", chromaloc)
+        notes.append(f"RIFE: _ChromaLocation={chromaloc!r} is not a chroma location (0-5); assuming left (0)")
         chromaloc = 0
+    for note in notes if warn else ():
+        log.warning("%s", note)
     return Colour(matrix, full, chromaloc)
 
 
@@ -144,7 +145,17 @@ class WorkFormat:
     @classmethod
     def of(cls, clip: vs.VideoNode) -> WorkFormat:
         fmt = clip.format
-        colour = read_colour(clip, clip.get_frame(0).props) if fmt.color_family == vs.YUV else None
+        props = clip.get_frame(0).props
+        field = _int_prop(props, "_FieldBased")
+        if field in (1, 2):
+            log.warning(
+                "RIFE: the clip is interlaced (_FieldBased=%d, %s field first); RIFE interpolates whole "
+                "frames, so two fields' motion gets combed: deinterlace first (bwdif, QTGMC), or set "
+                "_FieldBased=0 where it is progressive after all",
+                field,
+                "bottom" if field == 1 else "top",
+            )
+        colour = read_colour(clip, props) if fmt.color_family == vs.YUV else None
         return cls(fmt, colour)
 
     @property

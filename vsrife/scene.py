@@ -122,7 +122,7 @@ def luma_small(clip: vs.VideoNode, width: int, min_size: int = 1) -> vs.VideoNod
     # would otherwise trust (a nonsense _Matrix or _Range) are not looked at
     kw = {}
     if clip.format.color_family == vs.YUV:
-        kw = {"range_in": int(read_colour(clip, clip.get_frame(0).props).full_range)}
+        kw = {"range_in": int(read_colour(clip, clip.get_frame(0).props, warn=False).full_range)}
         clip = clip.std.ShufflePlanes(0, vs.GRAY)
     return without_colour_props(clip).resize.Bilinear(w, h, format=vs.GRAYS, **kw)
 

@@ -208,6 +208,8 @@ def timecodes_arg(timecodes: object) -> str | os.PathLike[str] | Sequence[Real] 
         return timecodes
     if isinstance(timecodes, Sequence) and not isinstance(timecodes, (bytes, bytearray)):
         return timecodes  # entries are checked where they are read (timing)
+    if type(timecodes).__module__ == "numpy" and getattr(timecodes, "ndim", None) == 1:
+        return list(timecodes.tolist())  # type: ignore[attr-defined]  # a numpy array of times
     raise error(
         "timecodes",
         f"must be a timecodes file path or a list of frame start times in seconds, got {type(timecodes).__name__}",
