@@ -462,6 +462,9 @@ def test_a_variable_rate_file_is_timed_by_its_frames_and_stays_in_sync(tmp_path:
     assert v0 == s0 and abs(v1 - a1) <= Fraction(1, 48)  # ends with the audio (the last frame: 1/8 s)
     assert s1 < a1 - Fraction(1, 20)  # (the file stores 1/24 s for its last frame)
     assert packet_span(out, "0:a:0") == (a0, a1)
+    part = tmp_path / "part.mkv"  # 9 frames at 24 fps and 3 at 8 fps: up to the 13th frame's start, 0.75 s
+    r = _run([str(BIN / "vsrife"), "interpolate", str(src), "-o", str(part), "--model", v46_file, "--frames", "12"])
+    assert r.returncode == 0 and re.search(r"wrote .*: 36 frames in .* at 48 fps", r.stdout), r.stdout + r.stderr
     r = _run([str(BIN / "vsrife"), "interpolate", str(src), "-o", str(tmp_path / "w.mkv"), "--workers", "2", "--no-ray",
               "--model", v46_file])  # fmt: skip
     assert r.returncode == 2 and "variable frame rate: batch mode" in one_error_line(r.stderr)

@@ -401,7 +401,7 @@ def script_clip(env: Mapping[str, Any]):
         clip = _chunk_of(clip, int(chunk["start"]), int(chunk["stop"]))
     rife = job["rife"]
     if times is not None:  # timed by its frames' own times, at a constant output rate y4m can carry
-        rife = {**constant_rate(rife, clip.fps), "timecodes": times[: clip.num_frames]}
+        rife = {**constant_rate(rife, clip.fps), "timecodes": times[: clip.num_frames + 1]}  # + the next start
     out = RIFE(clip, **rife)
     if chunk and chunk.get("take") is not None:
         out = out[: int(chunk["take"])]
