@@ -420,7 +420,7 @@ def source_clip(path: str, **options: int) -> tuple[Any, list[Fraction] | None]:
     the copied audio."""
     import vapoursynth as vs
 
-    from .timing import read_timecodes, variable
+    from .timing import TimingError, read_timecodes, variable
 
     core = vs.core
     if not hasattr(core, "bs"):
@@ -428,10 +428,13 @@ def source_clip(path: str, **options: int) -> tuple[Any, list[Fraction] | None]:
     with tempfile.TemporaryDirectory(prefix="vsrife-tc-") as tmp:
         tc = Path(tmp) / "timecodes.txt"
         clip = core.bs.VideoSource(str(path), timecodes=str(tc), **options)
-        times = read_timecodes(tc, clip.num_frames) if tc.exists() and clip.num_frames > 1 else None
-    if times is None or clip.fps.numerator == 0 or not variable(times, Fraction(clip.fps_num, clip.fps_den)):
+        try:
+            times = read_timecodes(tc, clip.num_frames) if tc.exists() and clip.num_frames > 1 else None
+        except TimingError:  # timestamps BestSource could not give: the nominal rate, as before
+            times = None
+    if times is None or len(times) != clip.num_frames or clip.fps.numerator == 0:
         return clip, None
-    return clip, times
+    return (clip, times) if variable(times, Fraction(clip.fps_num, clip.fps_den)) else (clip, None)
 
 
 def constant_rate(rife: Mapping[str, Any], fps: Fraction) -> dict[str, Any]:
