@@ -445,6 +445,22 @@ def test_streams_chapters_metadata_tags_and_sync(media: Path, tmp_path: Path, hd
     assert packet_span(out, "0:s:0") == packet_span(media, "0:s:0")
 
 
+def test_an_anamorphic_mp4_with_its_own_subtitles_goes_to_the_default_mkv(
+    media: Path, tmp_path: Path, v46_file: str
+) -> None:
+    """MP4's mov_text subtitles become SubRip in Matroska (the default INPUT.rife.mkv refused every
+    such phone video: 'Subtitle codec mov_text is not supported'), and the pixel aspect ratio is kept
+    (vspipe's y4m says A0:0: a 4:3 SAR came out square). Both found by hostile testing."""
+    phone = tmp_path / "phone.mp4"
+    _ffmpeg("-i", str(media), "-map", "0:v", "-map", "0:a", "-map", "0:s", "-vf", "setsar=4/3", "-c:v", "libx264",
+            "-c:a", "copy", "-c:s", "mov_text", str(phone))  # fmt: skip
+    assert re.search(r"Subtitle: mov_text", _info(phone)) and "SAR 4:3" in _info(phone)
+    r = _run([str(BIN / "vsrife"), "interpolate", str(phone), "--model", v46_file, "--no-sc"])
+    assert r.returncode == 0, r.stderr
+    out = _info(phone.with_name("phone.rife.mkv"))
+    assert re.search(r"Subtitle: subrip", out) and re.search(r"\[SAR 4:3 DAR 2:1\]", out), out
+
+
 def test_a_variable_rate_file_is_timed_by_its_frames_and_stays_in_sync(tmp_path: Path, v46_file: str) -> None:
     """BestSource reports a nominal rate (24) for a file of 9 frames at 24 fps and 9 at 8 fps: taken
     at that rate the video lasted 0.75 s beside 1.5 s of audio. Its frames' own times are used, at a

