@@ -525,3 +525,21 @@ def test_what_batch_refuses(shots: Path, model_file: str, tmp_path: Path, capsys
     code, line = error(["batch", str(shots), "-o", str(out), "--model", model_file, "--", "-bogus", "1"])
     assert code == encode.EXIT_USAGE and "ffmpeg rejects these settings" in line
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.unit
+def test_the_resume_key_changes_when_the_model_file_is_rewritten(tmp_path: Path) -> None:
+    """Finished chunks made with other weights are not reused: a checkpoint rewritten in place (an
+    adaptation written again, same path) kept the old model's chunks (found by hostile testing)."""
+    from types import SimpleNamespace
+
+    ckpt = tmp_path / "mine.pkl"
+    ckpt.write_bytes(b"weights one")
+    plan = encode.Plan(
+        ffmpeg="ffmpeg", vspipe="vspipe", output=tmp_path / "o.mkv", script_args={"rife": {"model": str(ckpt)}}
+    )
+    facts = SimpleNamespace(chunks=())
+    first = job._key(plan, facts, 1)  # type: ignore[arg-type]
+    assert job._key(plan, facts, 1) == first  # type: ignore[arg-type]
+    ckpt.write_bytes(b"weights two")  # the same path: the key had only the path
+    assert job._key(plan, facts, 1) != first  # type: ignore[arg-type]

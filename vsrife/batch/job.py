@@ -152,6 +152,7 @@ def _key(plan: Plan, facts: Facts, threads: int) -> str:
             "size": st.st_size if st else None,
             "mtime_ns": st.st_mtime_ns if st else None,
             "script": plan.script_args,
+            "model_sha256": _model_sha(plan.script_args["rife"]),  # a file rewritten in place is another model
             "encoder": plan.encoder,
             "options": plan.encoder_options,
             "extra": plan.ffmpeg_args,
