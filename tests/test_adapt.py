@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from vsrife.adaptation import cli as adapt_cli
 from vsrife.archs import v4
 from vsrife.archs.common import IFBlock
 from vsrife.archs.variants import V4_VARIANTS, v4_equivalent
+from vsrife.encode import CliError
 
 from helpers import planes, random_clip, random_state
 
@@ -360,6 +362,22 @@ def test_cli_adapt_writes_weights(base_state, clip, tmp_path: Path, monkeypatch,
     assert args.func(args) == 0
     assert out.is_file() and read_metadata(out)["steps"] == "2"
     assert f"wrote {out}" in capsys.readouterr().out
+    # refused before any training (found by hostile testing: replaced silently, or refused after it)
+    written = out.read_bytes()
+    for argv, why in (
+        (["-o", str(out)], "exists; give --overwrite (-y)"),
+        (["-o", str(model), "-y"], "would replace the base model"),
+        (["-o", str(tmp_path / "file" / "x.safetensors")], "cannot write to"),
+        (["-o", str(tmp_path / "x.pkl")], "written as .safetensors"),
+    ):
+        (tmp_path / "file").write_text("a file where a directory would be")
+        args = parser().parse_args(["adapt", "in.mkv", *argv, "--model", str(model), "--steps", "2"])
+        with pytest.raises(CliError, match=re.escape(why)) as e:
+            args.func(args)
+        assert e.value.code == 2
+    assert out.read_bytes() == written
+    args = parser().parse_args(["adapt", "in.mkv", "-o", str(out), "-y", "--model", str(model), "--steps", "1"])
+    assert args.func(args) == 0 and read_metadata(out)["steps"] == "1"
 
 
 def test_cli_errors_are_one_vsrife_line(tmp_path: Path) -> None:

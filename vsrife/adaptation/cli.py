@@ -33,11 +33,29 @@ def _clip(args: argparse.Namespace) -> Any:
     return clip[: min(frames, clip.num_frames)] if frames else clip
 
 
+def _check_output(args: argparse.Namespace) -> None:
+    """Before any training: the output is a .safetensors file that does not exist (unless
+    --overwrite), is not the base model's own file, and can be written (exit 2 otherwise)."""
+    from pathlib import Path
+
+    from ..encode import CliError, temp_output
+
+    out = Path(args.output).expanduser()
+    if out.suffix != ".safetensors":
+        raise CliError(f"-o {args.output}: adapted weights are written as .safetensors")
+    if args.model and out.resolve() == Path(args.model).expanduser().resolve():
+        raise CliError(f"-o {args.output}: the output would replace the base model")
+    if out.exists() and not args.overwrite:
+        raise CliError(f"-o {args.output}: exists; give --overwrite (-y) to replace it, or another -o")
+    temp_output(out).unlink()  # the directory takes a file (made if missing): "cannot write to DIR" otherwise
+
+
 def cmd_adapt(args: argparse.Namespace) -> int:
     import vapoursynth as vs
 
     from .api import adapt_clip
 
+    _check_output(args)
     try:
         r = adapt_clip(
             _clip(args),
@@ -64,6 +82,7 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("input", help="video file (read with BestSource)")
     p.add_argument("-o", "--output", required=True, help="where to write the adapted weights (.safetensors)")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists (default: refuse)")
     p.add_argument("--model", default=None, help=f"base model: a 4.x name or checkpoint (default: {DEFAULT_MODEL})")
     p.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help=DEFAULT_SECONDS_HELP)
     p.add_argument("--steps", type=int, default=None, help="stop after this many training steps")
