@@ -378,7 +378,14 @@ def test_ffmpeg_failure_is_its_own_message_and_exit_code(fake_vspipe, tmp_path: 
     assert out.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.iterdir()) == ["fake-vspipe", "o.mkv"]
 
 
-@pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+@pytest.mark.parametrize(
+    "sig, code, word",
+    [
+        (signal.SIGINT, 130, "interrupted"),
+        (signal.SIGTERM, 143, "terminated (SIGTERM)"),
+        (signal.SIGHUP, 129, "terminated (SIGHUP)"),  # the terminal closed: it died and left its partial file
+    ],
+)
 def test_interrupt_leaves_no_partial_or_replaced_output(
     fake_vspipe, tmp_path: Path, sig: int, code: int, word: str
 ) -> None:

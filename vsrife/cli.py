@@ -27,7 +27,6 @@ from . import __version__
 from .encode import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
-    EXIT_TERMINATED,
     EXIT_USAGE,
     CliError,
     Terminated,
@@ -38,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 EPILOG = """\
 exit codes: 0 done, 1 failed (models, environment), 2 bad arguments, 3 vspipe (the script or the
-filter) failed, 4 ffmpeg failed, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."""
+filter) failed, 4 ffmpeg failed, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP)."""
 
 SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
 BACKENDS = ("torch", "openvino")
@@ -695,7 +694,7 @@ def _split_ffmpeg_args(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _terminated(signum: int, frame: object) -> None:
-    raise Terminated()
+    raise Terminated(signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -708,7 +707,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     argv, ffmpeg_args = _split_ffmpeg_args(argv)
     started = time.perf_counter()
-    previous = signal.signal(signal.SIGTERM, _terminated)
+    previous = {sig: signal.signal(sig, _terminated) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         args = parser.parse_args(argv)
         if ffmpeg_args and args.command not in ("interpolate", "batch"):
@@ -718,9 +717,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as e:
         print(f"vsrife: {e}", file=sys.stderr)
         return e.code
-    except Terminated:
-        print(f"vsrife: terminated after {time.perf_counter() - started:.0f} s; no output written", file=sys.stderr)
-        return EXIT_TERMINATED
+    except Terminated as e:
+        name = signal.Signals(e.signum).name
+        print(
+            f"vsrife: terminated ({name}) after {time.perf_counter() - started:.0f} s; no output written",
+            file=sys.stderr,
+        )
+        return 128 + e.signum
     except KeyboardInterrupt:
         print(f"vsrife: interrupted after {time.perf_counter() - started:.0f} s; no output written", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -735,4 +738,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_FAILED
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -47,7 +47,12 @@ class CliError(Exception):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C (cleanup, no output) but with exit code 143."""
+    """SIGTERM or SIGHUP (the terminal closed, the ssh session dropped), handled like Ctrl-C
+    (cleanup, no output) but with exit code 128 + the signal's number (143, 129)."""
+
+    def __init__(self, signum: int = 15) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 VPY = """\
