@@ -625,3 +625,20 @@ def test_models_fetch_all_summary_each_error_once(
     assert cli.main(["models", "fetch", "--all", "--json"]) == 1
     summary = json.loads(capsys.readouterr().out)["summary"]
     assert summary == {"fetched": 1, "present": 1, "failed": 35, "skipped": 1}  # hdv3's stand-in fails its hash
+
+
+@pytest.mark.unit
+def test_partial_files_of_killed_runs_are_removed_by_the_next_run(tmp_path: Path) -> None:
+    """SIGKILL (or the kernel's OOM killer) leaves a run no chance to clean up: its hidden partial
+    file stayed for good and more piled up (found by hostile testing). The next run for the same
+    output removes those whose process is gone, and no one else's."""
+    out = tmp_path / "film.v2.mkv"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = tmp_path / f".film.v2.{int(dead.stdout)}.abc123.partial.mkv"
+    live = tmp_path / f".film.v2.{os.getpid()}.def456.partial.mkv"  # a run still writing (this process)
+    other = tmp_path / f".other.{int(dead.stdout)}.abc123.partial.mkv"  # another output's
+    for p in (gone, live, other):
+        p.write_bytes(b"part")
+    mine = encode.temp_output(out)
+    assert mine.name.startswith(f".film.v2.{os.getpid()}.") and mine.name.endswith(".partial.mkv")
+    assert not gone.exists() and live.exists() and other.exists()

@@ -760,10 +760,14 @@ class Result:
 
 def temp_output(output: Path) -> Path:
     """An empty file beside ``output`` (same directory, so the final rename is atomic; same
-    extension, so ffmpeg picks the same container)."""
+    extension, so ffmpeg picks the same container), named with this process's id. Partial files of
+    the same output left by processes that no longer exist (killed with SIGKILL, or by the kernel
+    for want of memory: nothing could clean up) are removed first."""
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=f".partial{output.suffix}", dir=output.parent)
+        _remove_orphaned_partials(output)
+        prefix = f".{output.stem}.{os.getpid()}."
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=f".partial{output.suffix}", dir=output.parent)
     except OSError as e:
         raise CliError(f"cannot write to {output.parent}: {e.strerror or e}") from None
     os.close(fd)
@@ -771,6 +775,25 @@ def temp_output(output: Path) -> Path:
     os.umask(umask)
     os.chmod(name, 0o666 & ~umask)  # the mode a plain new file gets (mkstemp makes it private)
     return Path(name)
+
+
+def _remove_orphaned_partials(output: Path) -> None:
+    """Unlink ``.STEM.PID.XXXX.partial.EXT`` beside ``output`` whose process ``PID`` is gone."""
+    pattern = re.compile(rf"\.{re.escape(output.stem)}\.(\d+)\.[^.]+\.partial{re.escape(output.suffix)}")
+    for path in output.parent.glob(f".*.partial{output.suffix}"):
+        m = pattern.fullmatch(path.name)
+        if m and not _alive(int(m.group(1))):
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 def interpolate(plan: Plan, progress: Progress, tmp_out: Path, on_ready: Callable[[], None] | None = None) -> Result:
