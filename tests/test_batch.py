@@ -543,3 +543,43 @@ def test_the_resume_key_changes_when_the_model_file_is_rewritten(tmp_path: Path)
     assert job._key(plan, facts, 1) == first  # type: ignore[arg-type]
     ckpt.write_bytes(b"weights two")  # the same path: the key had only the path
     assert job._key(plan, facts, 1) != first  # type: ignore[arg-type]
+
+
+@pytest.mark.e2e
+def test_one_bad_input_does_not_stop_the_others(
+    shots: Path, reference: Path, model_file: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing file, a file that is no video, a 1-frame clip that cannot be split, and an output
+    whose parts directory cannot be made are each named and skipped; the good file is written and
+    the exit code says that files failed. Before, the first stopped the batch, and the last two
+    were 'unexpected error' tracebacks' last lines (found by hostile testing)."""
+    junk = tmp_path / "in" / "junk.mkv"
+    junk.parent.mkdir()
+    junk.write_bytes(b"no video")
+    one = _shots(tmp_path / "in" / "one.mkv", "160x120", [1], ["testsrc2"])
+    blocked = shutil.copy(shots, tmp_path / "in" / "blocked.mkv")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".blocked.mkv.parts").write_text("a file where the parts directory goes")
+    argv = [
+        "batch",
+        str(shots),
+        str(tmp_path / "in" / "missing.mkv"),
+        str(junk),
+        str(one),
+        str(blocked),
+        "-o",
+        str(out),
+    ]
+    code = cli.main([*argv, *batch_args(model_file, "--workers", "1", "--no-ray")])
+    err = capsys.readouterr().err
+    assert code != 0 and "Traceback" not in err and "unexpected error" not in err, err
+    for name, why in (
+        ("missing", "does not exist"),
+        ("junk", ""),
+        ("one", "cannot be split"),
+        ("blocked", "cannot write to"),
+    ):
+        assert re.search(rf"vsrife: skipping .*{name}\.mkv: .*{why}", err), (name, err)
+    assert err.strip().splitlines()[-1] == "vsrife: 4 of 5 files failed", err
+    assert_same_output(out / "shots.mkv", reference)

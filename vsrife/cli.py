@@ -649,7 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("inputs", nargs="+", metavar="INPUT", help="video files or glob patterns (read with BestSource)")
     ba.add_argument("-o", "--output-dir", required=True, help="directory for the outputs (INPUT's name, --container)")
     ba.add_argument("--container", default="mkv", help="output file extension (default mkv)")
-    ba.add_argument("--overwrite", action="store_true", help="redo inputs whose output exists (default: skip them)")
+    ba.add_argument("-y", "--overwrite", action="store_true", help="redo inputs whose output exists (default: skip them)")
     _add_encode_options(ba)
     _add_worker_options(ba)
     ba.set_defaults(func=cmd_batch)

@@ -7,8 +7,9 @@ import argparse
 import glob
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..encode import EXIT_USAGE, CliError, Plan, announce
 from . import executors, job
@@ -66,26 +67,31 @@ def settings_of(args: argparse.Namespace) -> job.Settings:
     )
 
 
-def _outcome(files: list[job.FileJob]) -> int:
-    failed = [f for f in files if f.error is not None or f.result is None]
+def _outcome(files: list[job.FileJob], refused: Sequence[tuple[Any, CliError]] = ()) -> int:
+    """0 when every file was written; otherwise each failure named (files refused before any work
+    among them) and the first one's exit code."""
+    failed = [(f.plan.source, f.error) for f in files if f.error is not None or f.result is None]
+    failed += [(source, e) for source, e in refused]
     if not failed:
         return 0
-    if len(files) > 1:
-        for f in failed:
-            print(f"vsrife: failed: {f.plan.source}: {f.error}", file=sys.stderr)
-        first = failed[0].error
-        raise CliError(f"{len(failed)} of {len(files)} files failed", first.code if first else 1)
-    error = failed[0].error
+    total = len(files) + len(refused)
+    if total > 1:
+        for source, error in failed:
+            print(f"vsrife: failed: {source}: {error}", file=sys.stderr)
+        first = failed[0][1]
+        raise CliError(f"{len(failed)} of {total} files failed", first.code if first else 1)
+    error = failed[0][1]
     raise error if error is not None else CliError("the job did not finish", 1)
 
 
-def run_plans(plans: list[Plan], settings: job.Settings) -> int:
+def run_plans(plans: list[Plan], settings: job.Settings, refused: Sequence[tuple[Any, CliError]] = ()) -> int:
     for plan in plans:
         job.refuse_unsplittable(plan.script_args["rife"])
     job.dry_run_parts(plans[0], settings.threads)
     for plan in plans:
         announce(plan, sys.stderr)
-    return _outcome(job.run(plans, settings))
+    files, more = job.run(plans, settings)
+    return _outcome(files, [*refused, *((p.source, e) for p, e in more)])
 
 
 def interpolate_command(args: argparse.Namespace, plan_file: PlanFile) -> int:
@@ -105,6 +111,7 @@ def batch_command(args: argparse.Namespace, plan_file: PlanFile) -> int:
     if outdir.exists() and not outdir.is_dir():
         raise CliError(f"-o {outdir}: not a directory")
     plans: list[Plan] = []
+    refused: list[tuple[Path, CliError]] = []
     targets: dict[Path, Path] = {}
     for source in expand_inputs(args.inputs):
         output = outdir / f"{source.stem}.{args.container.lstrip('.')}"
@@ -114,10 +121,18 @@ def batch_command(args: argparse.Namespace, plan_file: PlanFile) -> int:
         if output.exists() and not args.overwrite:
             print(f"vsrife: {output} exists; skipping {source} (--overwrite to redo it)", file=sys.stderr)
             continue
-        plans.append(
-            plan_file(argparse.Namespace(**{**vars(args), "input": str(source), "output": str(output), "size": None}))
-        )
+        try:
+            plans.append(
+                plan_file(
+                    argparse.Namespace(**{**vars(args), "input": str(source), "output": str(output), "size": None})
+                )
+            )
+        except CliError as e:  # this file's problem (missing, unreadable): the others go on
+            print(f"vsrife: skipping {source}: {e}", file=sys.stderr)
+            refused.append((source, e))
     if not plans:
+        if refused:
+            return _outcome([], refused)
         print("vsrife: nothing to do", file=sys.stderr)
         return 0
-    return run_plans(plans, settings)
+    return run_plans(plans, settings, refused)

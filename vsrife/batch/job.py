@@ -172,14 +172,23 @@ def prepare(index: int, plan: Plan, settings: Settings, log: IO[str]) -> FileJob
     assert plan.source is not None
     started = time.perf_counter()
     rife = plan.script_args["rife"]
-    facts = analyse(plan.source, plan.script_args.get("frames"), rife, settings.chunk_seconds, settings.sc_threshold)
+    try:
+        facts = analyse(
+            plan.source, plan.script_args.get("frames"), rife, settings.chunk_seconds, settings.sc_threshold
+        )
+    except ValueError as e:  # a clip too short for two chunks' worth of pairs, say
+        raise CliError(f"{plan.source}: cannot be split into chunks ({e}); run it without --workers") from None
     plan = replace(plan, script_args={**plan.script_args, "rife": {**rife, "bisect_depth": facts.depth}})
-    manifest, note = Manifest.open(work_dir(plan.output), _key(plan, facts, settings.threads), facts.chunks)
-    if note is not None:
-        print(f"vsrife: {plan.output}: parts found in {manifest.directory}: {note}", file=log)
-    if not manifest.done:
-        shutil.rmtree(manifest.directory, ignore_errors=True)
-    manifest.save()
+    directory = work_dir(plan.output)
+    try:
+        manifest, note = Manifest.open(directory, _key(plan, facts, settings.threads), facts.chunks)
+        if note is not None:
+            print(f"vsrife: {plan.output}: parts found in {manifest.directory}: {note}", file=log)
+        if not manifest.done:
+            shutil.rmtree(manifest.directory, ignore_errors=True)
+        manifest.save()
+    except OSError as e:
+        raise CliError(f"cannot write to {directory.parent}: {e.strerror or e}") from None
     return FileJob(index, plan, facts, manifest, started=started, plan_seconds=time.perf_counter() - started)
 
 
@@ -374,11 +383,26 @@ def _write_part(path: Path, result: ChunkResult) -> None:
     os.replace(tmp, path)
 
 
-def run(plans: Sequence[Plan], settings: Settings, log: IO[str] | None = None) -> list[FileJob]:
-    """Interpolate every planned file on the workers; returns the files with their results or errors.
-    Ctrl-C stops the workers and keeps the finished chunks for the next run."""
+def run(
+    plans: Sequence[Plan], settings: Settings, log: IO[str] | None = None
+) -> tuple[list[FileJob], list[tuple[Plan, CliError]]]:
+    """Interpolate every planned file on the workers; returns the files with their results or errors,
+    and those refused before any work (a file that cannot be split: the others go on; a single file's
+    error is raised). Ctrl-C stops the workers and keeps the finished chunks for the next run."""
     log = log or sys.stderr
-    files = [prepare(i, p, settings, log) for i, p in enumerate(plans)]
+    files: list[FileJob] = []
+    refused: list[tuple[Plan, CliError]] = []
+    for p in plans:
+        try:
+            files.append(prepare(len(files), p, settings, log))  # the index is the position in ``files``
+        except CliError as e:
+            if len(plans) == 1:
+                raise
+            print(f"vsrife: skipping {p.source}: {e}", file=log)
+            refused.append((p, e))
+    if not files:
+        return files, refused
+    plans = [f.plan for f in files]
     token = secrets.token_hex(16)
     jobs = []
     for fj in files:
@@ -415,4 +439,4 @@ def run(plans: Sequence[Plan], settings: Settings, log: IO[str] | None = None) -
         raise
     finally:
         progress.close()
-    return files
+    return files, refused
