@@ -642,3 +642,19 @@ def test_partial_files_of_killed_runs_are_removed_by_the_next_run(tmp_path: Path
     mine = encode.temp_output(out)
     assert mine.name.startswith(f".film.v2.{os.getpid()}.") and mine.name.endswith(".partial.mkv")
     assert not gone.exists() and live.exists() and other.exists()
+
+
+@pytest.mark.unit
+def test_an_interrupted_batch_does_not_claim_that_nothing_was_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A batch interrupted after some of its files were written said 'no output written' (found by
+    hostile testing); it says which finished (job.run) and that only unfinished ones are missing."""
+    import vsrife.batch.command as command
+
+    def interrupted(args: object, plan_file: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "batch_command", interrupted)
+    assert cli.main(["batch", str(tmp_path / "a.mkv"), "-o", str(tmp_path)]) == encode.EXIT_INTERRUPTED
+    assert one_error_line(capsys.readouterr().err).endswith("; unfinished outputs not written")

@@ -649,7 +649,9 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("inputs", nargs="+", metavar="INPUT", help="video files or glob patterns (read with BestSource)")
     ba.add_argument("-o", "--output-dir", required=True, help="directory for the outputs (INPUT's name, --container)")
     ba.add_argument("--container", default="mkv", help="output file extension (default mkv)")
-    ba.add_argument("-y", "--overwrite", action="store_true", help="redo inputs whose output exists (default: skip them)")
+    ba.add_argument(
+        "-y", "--overwrite", action="store_true", help="redo inputs whose output exists (default: skip them)"
+    )
     _add_encode_options(ba)
     _add_worker_options(ba)
     ba.set_defaults(func=cmd_batch)
@@ -707,12 +709,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     argv, ffmpeg_args = _split_ffmpeg_args(argv)
     started = time.perf_counter()
+    nothing = "no output written"  # a batch says which outputs it finished (job.run)
     previous = {sig: signal.signal(sig, _terminated) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         args = parser.parse_args(argv)
         if ffmpeg_args and args.command not in ("interpolate", "batch"):
             raise CliError("arguments after `--` are ffmpeg options, for `vsrife interpolate` and `vsrife batch` only")
         args.ffmpeg_args = ffmpeg_args
+        if args.command == "batch" or getattr(args, "workers", None) or getattr(args, "address", None):
+            nothing = "unfinished outputs not written"
         return int(args.func(args) or 0)
     except CliError as e:
         print(f"vsrife: {e}", file=sys.stderr)
@@ -720,12 +725,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Terminated as e:
         name = signal.Signals(e.signum).name
         print(
-            f"vsrife: terminated ({name}) after {time.perf_counter() - started:.0f} s; no output written",
+            f"vsrife: terminated ({name}) after {time.perf_counter() - started:.0f} s; {nothing}",
             file=sys.stderr,
         )
         return 128 + e.signum
     except KeyboardInterrupt:
-        print(f"vsrife: interrupted after {time.perf_counter() - started:.0f} s; no output written", file=sys.stderr)
+        print(f"vsrife: interrupted after {time.perf_counter() - started:.0f} s; {nothing}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `vsrife models list | head`
         sys.stderr.close()

@@ -430,6 +430,9 @@ def run(
         kept = sum(len(f.manifest.done) for f in files if f.result is None)
         with contextlib.suppress(Exception):
             progress.close()
+        written = [str(f.plan.output) for f in files if f.result is not None]
+        if written:  # finished before the interrupt: complete, and kept
+            print(f"vsrife: written before the interrupt: {', '.join(written)}", file=log)
         if kept:
             print(
                 f"vsrife: {kept} finished chunk(s) kept in {', '.join(str(f.work) for f in files if f.result is None)}; "
