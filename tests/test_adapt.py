@@ -386,7 +386,7 @@ def test_cli_errors_are_one_vsrife_line(tmp_path: Path) -> None:
         args.func(args)
 
 
-def test_interpolate_options(base_state, clip, tmp_path: Path, monkeypatch) -> None:
+def test_interpolate_options(base_state, clip, tmp_path: Path, monkeypatch, capsys) -> None:
     from safetensors.torch import save_file
 
     model = tmp_path / "base.safetensors"
@@ -405,6 +405,12 @@ def test_interpolate_options(base_state, clip, tmp_path: Path, monkeypatch) -> N
     )
     assert Path(got).parent == cache and Path(got).is_file()
     assert read_metadata(got)["settings"].count('"seconds": 300') == 1
+    # a clip with nothing to learn from (a still here): the interpolation goes on with the base model
+    # and says why (the whole run failed, found by hostile testing); `vsrife adapt` itself still fails
+    monkeypatch.setattr("vsrife.adaptation.api._open", lambda source: clip[0] * 12)
+    args = p.parse_args(["x.mkv", "--adapt", "--model", str(model)])
+    assert adapt_cli.model_for_interpolate(args) == str(model)
+    assert "there is no motion to learn from; interpolating with the base model" in capsys.readouterr().err
 
 
 def test_registering_the_command_does_not_import_torch() -> None:

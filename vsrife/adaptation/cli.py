@@ -111,6 +111,7 @@ def model_for_interpolate(args: argparse.Namespace) -> str | None:
     import vapoursynth as vs
 
     from .api import adapted_model_for
+    from .triplets import NothingToLearn
 
     try:
         path = adapted_model_for(
@@ -120,6 +121,9 @@ def model_for_interpolate(args: argparse.Namespace) -> str | None:
             device=args.device or None,
             progress=sys.stderr.isatty(),
         )
+    except NothingToLearn as e:  # nothing to adapt on: the interpolation still has a model to run
+        print(f"{_fail(e).code}; interpolating with the base model", file=sys.stderr)
+        return args.model
     except vs.Error as e:
         raise _fail(e) from None
     return str(path)

@@ -41,6 +41,11 @@ def _error(msg: str) -> vs.Error:
     return vs.Error(f"RIFE: {msg}")
 
 
+class NothingToLearn(vs.Error):
+    """The clip holds too few usable frame triplets to adapt on (too short, a still, only cuts):
+    ``interpolate --adapt`` then goes on with the base model."""
+
+
 def check_clip(clip: object) -> vs.VideoNode:
     """The clip, if adaptation can learn from it; otherwise a clear ``RIFE:`` error."""
     if not isinstance(clip, vs.VideoNode):
@@ -58,8 +63,8 @@ def check_clip(clip: object) -> vs.VideoNode:
             f"adapt does not support format {fmt.name}; use YUV, RGB or GRAY at 8-16 bit integer or 16/32 bit float"
         )
     if clip.num_frames < MIN_FRAMES:
-        raise _error(
-            f"adapt needs at least {MIN_FRAMES} frames (frame triplets to train and validate on), "
+        raise NothingToLearn(
+            f"RIFE: adapt needs at least {MIN_FRAMES} frames (frame triplets to train and validate on), "
             f"the clip has {clip.num_frames}"
         )
     return clip
@@ -152,14 +157,14 @@ def select(
         what = (
             "repeats the frame before it (held frames)" if all(held.values()) else "is a repeat or sits at a scene cut"
         )
-        raise _error(
-            f"adapt found no usable frame triplets: every examined frame {what}; there is no motion to learn from"
+        raise NothingToLearn(
+            f"RIFE: adapt found no usable frame triplets: every examined frame {what}; there is no motion to learn from"
         )
     good = spread(good, max_triplets)
     train, val = split(good)
     if not train:
-        raise _error(
-            f"adapt found only {len(good)} usable frame triplet(s) (the rest span cuts or held frames); "
+        raise NothingToLearn(
+            f"RIFE: adapt found only {len(good)} usable frame triplet(s) (the rest span cuts or held frames); "
             "it needs at least 3 consecutive ones, to train on and to validate"
         )
     return Selection(train, val, len(candidates), len(candidates) - len(usable(candidates, cut, held)))
