@@ -424,3 +424,18 @@ def test_registering_the_command_does_not_import_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.unit
+def test_bad_budgets_are_usage_errors_that_name_the_option(capsys) -> None:
+    """Exit 2 naming the option, as every other argument error (they were exit 1, and
+    --adapt-seconds 0 said 'adapt: seconds must be ...'; found by hostile testing)."""
+    from vsrife import cli
+
+    for argv, option in (
+        (["adapt", "x.mkv", "-o", "o.safetensors", "--seconds", "0"], "--seconds"),
+        (["adapt", "x.mkv", "-o", "o.safetensors", "--steps", "-1"], "--steps"),
+        (["interpolate", "x.mkv", "--adapt", "--adapt-seconds", "inf"], "--adapt-seconds"),
+    ):
+        assert cli.main(argv) == 2
+        assert capsys.readouterr().err.strip().startswith(f"vsrife: argument {option}: ")

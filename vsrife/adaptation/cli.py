@@ -14,6 +14,23 @@ from .defaults import DEFAULT_MODEL, DEFAULT_SECONDS
 DEFAULT_SECONDS_HELP = "time budget in seconds for the whole adaptation (default: %(default)s)"
 
 
+def _budget(text: str) -> float:
+    """A positive number of seconds (argparse type: a bad value is a usage error, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _steps(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of steps (0 or more)")
+    return int(text)
+
+
 def _settings(args: argparse.Namespace, seconds: float, steps: int | None) -> Any:
     from .api import AdaptSettings
 
@@ -84,8 +101,8 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="where to write the adapted weights (.safetensors)")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists (default: refuse)")
     p.add_argument("--model", default=None, help=f"base model: a 4.x name or checkpoint (default: {DEFAULT_MODEL})")
-    p.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help=DEFAULT_SECONDS_HELP)
-    p.add_argument("--steps", type=int, default=None, help="stop after this many training steps")
+    p.add_argument("--seconds", type=_budget, default=DEFAULT_SECONDS, help=DEFAULT_SECONDS_HELP)
+    p.add_argument("--steps", type=_steps, default=None, help="stop after this many training steps")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA if available)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--frames", type=int, default=0, help="only the first N frames")
@@ -98,7 +115,7 @@ def add_interpolate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--adapt", action="store_true", help="adapt the model to the input first (cached by clip, model and settings)"
     )
-    parser.add_argument("--adapt-seconds", type=float, default=DEFAULT_SECONDS, help=DEFAULT_SECONDS_HELP)
+    parser.add_argument("--adapt-seconds", type=_budget, default=DEFAULT_SECONDS, help=DEFAULT_SECONDS_HELP)
 
 
 def model_for_interpolate(args: argparse.Namespace) -> str | None:
