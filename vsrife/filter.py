@@ -24,7 +24,7 @@ from . import backends, loader, validate
 from .backends import Target
 from .engine import Engine, cache_entries, memory_problem, padded_size
 from .errors import ModelError
-from .formats import WorkFormat, interpolated_props, uncached
+from .formats import WorkFormat, interpolated_props, uncached, warn_if_interlaced
 from .loader import Model
 from .scene import DEFAULT_THRESHOLD, HELD_THRESHOLD, SCORE_PROP, CutRule, pair_differences
 from .timing import Plan, TimingError, make_plan, prop_fraction
@@ -102,7 +102,8 @@ def RIFE(
     opts = validate.options(**locals())
     resolved, plan = _prepare(opts)
     work = WorkFormat.of(plan.source)
-    engine = _engine(opts, resolved, plan, work)
+    engine = _engine(opts, resolved, plan, work)  # refuses a frame that cannot fit in memory
+    warn_if_interlaced(plan.source)
     return _graph(opts, plan, engine, work)
 
 

@@ -145,17 +145,7 @@ class WorkFormat:
     @classmethod
     def of(cls, clip: vs.VideoNode) -> WorkFormat:
         fmt = clip.format
-        props = clip.get_frame(0).props
-        field = _int_prop(props, "_FieldBased")
-        if field in (1, 2):
-            log.warning(
-                "RIFE: the clip is interlaced (_FieldBased=%d, %s field first); RIFE interpolates whole "
-                "frames, so two fields' motion gets combed: deinterlace first (bwdif, QTGMC), or set "
-                "_FieldBased=0 where it is progressive after all",
-                field,
-                "bottom" if field == 1 else "top",
-            )
-        colour = read_colour(clip, props) if fmt.color_family == vs.YUV else None
+        colour = read_colour(clip, clip.get_frame(0).props) if fmt.color_family == vs.YUV else None
         return cls(fmt, colour)
 
     @property
@@ -208,6 +198,20 @@ class WorkFormat:
         else:
             for p in range(3):
                 np.copyto(np.asarray(frame[p]), data[p].astype(self.dtype, copy=False))
+
+
+def warn_if_interlaced(clip: vs.VideoNode) -> None:
+    """A warning where frame 0 says the clip is interlaced (``_FieldBased`` 1 or 2). Reads frame 0:
+    call it once the frame size is known to fit in memory."""
+    field = _int_prop(clip.get_frame(0).props, "_FieldBased")
+    if field in (1, 2):
+        log.warning(
+            "RIFE: the clip is interlaced (_FieldBased=%d, %s field first); RIFE interpolates whole "
+            "frames, so two fields' motion gets combed: deinterlace first (bwdif, QTGMC), or set "
+            "_FieldBased=0 where it is progressive after all",
+            field,
+            "bottom" if field == 1 else "top",
+        )
 
 
 def interpolated_props(frame: vs.VideoFrame, source: vs.FrameProps) -> None:
