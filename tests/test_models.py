@@ -212,6 +212,9 @@ def test_model_accepts_state_dict_and_path(v46_random: dict, v46_file: str) -> N
     c = planes(vsrife.RIFE(src, model=Path(v46_file)).get_frame(1))
     d = planes(vsrife.RIFE(src, model={k: v.numpy() for k, v in v46_random.items()}).get_frame(1))  # safetensors.numpy
     assert np.array_equal(a, b) and np.array_equal(a, c) and np.array_equal(a, d)
+    for dtype in (np.int32, np.bool_):  # loaded, and gave nonsense or NaN frames (found by hostile testing)
+        with pytest.raises(vs.Error, match=rf"^RIFE: model: .* holds {np.dtype(dtype).name} values; network weights"):
+            vsrife.RIFE(src, model={k: v.numpy().astype(dtype) for k, v in v46_random.items()})
     with pytest.raises(vs.Error, match=r"^RIFE: model: the state dict holds no tensors \('a': str\)"):
         vsrife.RIFE(src, model={"a": "b"})  # its keys were said to 'look like no RIFE network (first keys: )'
 

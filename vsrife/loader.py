@@ -187,10 +187,15 @@ def _split(spec: ModelSpec, sd: Mapping[str, Tensor], origin: str) -> tuple[dict
     return own, training
 
 
-def _check_finite(sd: Mapping[str, Tensor], origin: str) -> None:
+def _check_weights(sd: Mapping[str, Tensor], origin: str) -> None:
     import torch
 
     for k, v in sd.items():
+        if not v.is_floating_point():  # whole-number or bool "weights" run, and give nonsense or NaN frames
+            raise UnsupportedModelError(
+                f"{origin}: tensor {k} holds {str(v.dtype).removeprefix('torch.')} values; network weights are "
+                "floating point (float32, float16, bfloat16 or float64)"
+            )
         # one float64 reduction per tensor: any NaN or infinity makes the sum non-finite
         if v.is_floating_point() and v.numel() and not math.isfinite(float(v.sum(dtype=torch.float64))):
             raise ModelError(f"{origin}: tensor {k} holds NaN or infinite values; the file is damaged, re-download it")
@@ -224,7 +229,7 @@ def recognise(
             raise UnsupportedModelError(f"{origin} matches no known RIFE model: {_closest(sd)}")
         spec = found
     network, training = _split(spec, sd, origin)
-    _check_finite(network, origin)
+    _check_weights(network, origin)
     return Checkpoint(spec, network, origin, training=training, metadata=dict(metadata or {}))
 
 
