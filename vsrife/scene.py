@@ -315,9 +315,22 @@ are kept, so stills do not turn into a slow morph."""
 def distinct_frames(clip: vs.VideoNode, threshold: float = HELD_THRESHOLD, max_hold: int = MAX_HOLD) -> list[int]:
     """Indices of the frames that are not repeats of the frame before (one pass over the clip,
     through a 128-pixel-wide luma copy)."""
+    return held_runs(clip, threshold, max_hold)[0]
+
+
+def held_runs(
+    clip: vs.VideoNode, threshold: float = HELD_THRESHOLD, max_hold: int = MAX_HOLD
+) -> tuple[list[int], set[int]]:
+    """:func:`distinct_frames`, and the frames (indices) that carry ``_SceneChangeNext`` from
+    another tool, read in the same pass: a cut marked on a held frame that is left out belongs to
+    the kept frame it repeats."""
     small = luma_small(clip, HELD_WIDTH)
     diffs = small.std.PlaneStats(small[0] + small[:-1]) if clip.num_frames > 1 else small.std.PlaneStats()
-    same = [i > 0 and float(f.props["PlaneStatsDiff"]) < threshold for i, f in enumerate(diffs.frames(close=True))]
+    same, tagged = [], set()
+    for i, f in enumerate(diffs.frames(close=True)):
+        same.append(i > 0 and float(f.props["PlaneStatsDiff"]) < threshold)
+        if f.props.get("_SceneChangeNext", 0):
+            tagged.add(i)
     keys: list[int] = []
     i = 0
     while i < len(same):
@@ -327,4 +340,4 @@ def distinct_frames(clip: vs.VideoNode, threshold: float = HELD_THRESHOLD, max_h
         run = j - i  # frame i and the j - i - 1 frames repeating it
         keys.extend([i] if run <= max_hold else range(i, j))
         i = j
-    return keys
+    return keys, tagged

@@ -453,13 +453,15 @@ def make_plan(
         snap = TIMECODE_SNAP if timecodes is not None else Fraction(0)
         fps = rate.fps if rate.fps is not None else _factor(rate) * n / (end - starts[0])
         if held_frames:
-            from .scene import distinct_frames
+            from .scene import held_runs
 
-            keys = distinct_frames(clip, held_threshold)
+            keys, tagged = held_runs(clip, held_threshold)
             if len(keys) < 2:  # one drawing throughout: a still (as a run longer than MAX_HOLD is), kept whole
                 keys = list(range(n))
             if len(keys) < n:
-                source = clip.std.SelectEvery(cycle=max(2, n), offsets=keys, modify_duration=False)
+                source = _marked(
+                    clip.std.SelectEvery(cycle=max(2, n), offsets=keys, modify_duration=False), keys, tagged
+                )
             timing = Timeline(tuple(starts[k] for k in keys), end, fps, snap)
         elif rate.factor is not None and rate.factor.denominator == 1:
             timing = Split(starts, end, rate.factor.numerator)
@@ -467,6 +469,24 @@ def make_plan(
             timing = Timeline(starts, end, fps, snap)
     depth = None if arbitrary_timestep else (bisect_depth or _depth_for(timing))
     return Plan(source, timing, depth)
+
+
+def _marked(source: vs.VideoNode, keys: Sequence[int], tagged: set[int]) -> vs.VideoNode:
+    """``source`` (the kept frames ``keys`` of a clip) with ``_SceneChangeNext`` on each kept frame
+    whose run of held frames holds a frame that carries it: the cut comes after the run."""
+    ends = [*keys[1:], max(keys[-1] + 1, max(tagged, default=0) + 1)]
+    marked = {j for j, (a, b) in enumerate(zip(keys, ends)) if any(a <= t < b for t in tagged)}
+    if not marked - {j for j, k in enumerate(keys) if k in tagged}:
+        return source  # every mark is on a kept frame already
+
+    def mark(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        if n not in marked:
+            return f
+        out = f.copy()
+        out.props["_SceneChangeNext"] = 1
+        return out
+
+    return source.std.ModifyFrame(source, mark)
 
 
 def _target(rate: Rate) -> Fraction:
