@@ -278,7 +278,9 @@ def _crossings(decisions: vs.VideoNode, decision: vs.VideoNode, plan: Plan) -> v
     where k starts a new pair; lowering it (5/6, 1/3), output frames step over pairs, and a cut in a
     pair stepped over is still a cut between the two frames shown. The clip that reads ``L`` pairs is
     built when a frame first needs it (one per step length)."""
-    nothing = uncached(decision.std.SetFrameProps(RifeSceneCut=0))  # frame 0, and frames in the same pair
+    # frame 0, and frames in the pair of the one before: a blank of the decisions' shape (not their
+    # frames again, whose first-stage metric would be measured a second time)
+    nothing = decision.std.BlankClip(keep=True).std.SetFrameProps(RifeSceneCut=0)
     ors: dict[int, vs.VideoNode] = {}
     lock = threading.Lock()
 
