@@ -658,3 +658,18 @@ def test_an_interrupted_batch_does_not_claim_that_nothing_was_written(
     monkeypatch.setattr(command, "batch_command", interrupted)
     assert cli.main(["batch", str(tmp_path / "a.mkv"), "-o", str(tmp_path)]) == encode.EXIT_INTERRUPTED
     assert one_error_line(capsys.readouterr().err).endswith("; unfinished outputs not written")
+
+
+@pytest.mark.unit
+def test_text_subtitles_take_each_containers_own_format(tmp_path: Path) -> None:
+    """mov_text exists only in MP4: SubRip in Matroska; WebM takes WebVTT text only."""
+    subs = (encode.Stream(1, "subtitle", "mov_text"), encode.Stream(2, "subtitle", "subrip"))
+    info = encode.MediaInfo(0.0, 1.0, (encode.Stream(0, "video", "h264"), *subs), 0)
+
+    def codecs(ext: str) -> list[str]:
+        plan = encode.Plan(ffmpeg="f", vspipe="v", output=tmp_path / f"o{ext}", script_args={}, info=info)
+        return [codec for _, codec in plan.copied_streams()]
+
+    assert codecs(".mkv") == ["srt", "copy"]
+    assert codecs(".webm") == ["webvtt", "webvtt"]
+    assert codecs(".mp4") == ["mov_text", "mov_text"]

@@ -403,20 +403,16 @@ def script_clip(env: Mapping[str, Any]):
         limit_threads(int(threads))
         core.num_threads = int(threads)
     times = None
-    if job.get("source"):
-        clip, times = source_clip(job["source"], **({"threads": int(threads)} if threads else {}))
+    chunk = job.get("chunk")
+    if job.get("source"):  # a chunk's source was found constant-rate by the driver: no timestamps to read
+        clip, times = source_clip(job["source"], detect=not chunk, **({"threads": int(threads)} if threads else {}))
     else:
         from .synthetic import clip_from_frames, demo_frames
 
         clip = clip_from_frames(demo_frames(*job["size"]))
     if job.get("frames"):
         clip = clip[: min(int(job["frames"]), clip.num_frames)]
-    chunk = job.get("chunk")
     if chunk:
-        if times is not None:
-            raise vs.Error(
-                "vsrife: the source has a variable frame rate; chunks need a constant one: run without --workers"
-            )
         clip = _chunk_of(clip, int(chunk["start"]), int(chunk["stop"]))
     rife = job["rife"]
     if times is not None:  # timed by its frames' own times, at a constant output rate y4m can carry
@@ -431,12 +427,12 @@ def script_clip(env: Mapping[str, Any]):
     return out
 
 
-def source_clip(path: str, **options: int) -> tuple[Any, list[Fraction] | None]:
+def source_clip(path: str, detect: bool = True, **options: int) -> tuple[Any, list[Fraction] | None]:
     """A video file through BestSource, and its frames' start times (seconds) where its rate is
     variable (None where it is constant). BestSource reports a nominal rate for every file, a
     variable-rate one included (phone and screen recordings, mixed 24/30 fps edits): a clip taken at
     that rate would last as long as its frame count says, not as the file does, and lose sync with
-    the copied audio."""
+    the copied audio. ``detect=False``: the file is known to be constant-rate (a batch chunk)."""
     import vapoursynth as vs
 
     from .timing import TimingError, read_timecodes, variable
@@ -444,6 +440,8 @@ def source_clip(path: str, **options: int) -> tuple[Any, list[Fraction] | None]:
     core = vs.core
     if not hasattr(core, "bs"):
         raise vs.Error("vsrife: reading video files needs BestSource: pip install vapoursynth-bestsource")
+    if not detect:
+        return core.bs.VideoSource(str(path), **options), None
     with tempfile.TemporaryDirectory(prefix="vsrife-tc-") as tmp:
         tc = Path(tmp) / "timecodes.txt"
         clip = core.bs.VideoSource(str(path), timecodes=str(tc), **options)
@@ -456,15 +454,22 @@ def source_clip(path: str, **options: int) -> tuple[Any, list[Fraction] | None]:
     return (clip, times) if variable(times, Fraction(clip.fps_num, clip.fps_den)) else (clip, None)
 
 
+def factor_of(rife: Mapping[str, Any], fps: Fraction) -> Fraction:
+    """Output frames per source frame for the RIFE rate arguments ``rife`` (at source rate ``fps``)."""
+    if "fps_num" in rife:
+        return Fraction(rife["fps_num"], rife["fps_den"]) / fps
+    if "factor_num" in rife:
+        return Fraction(rife["factor_num"], rife["factor_den"])
+    return Fraction(rife.get("multi", 2))
+
+
 def constant_rate(rife: Mapping[str, Any], fps: Fraction) -> dict[str, Any]:
     """RIFE's rate arguments for a variable-rate source: ``multi`` and a factor become the same
     multiple of the source's nominal rate (``fps``) as a constant output rate; a target rate stays."""
     if "fps_num" in rife:
         return dict(rife)
-    factor = (
-        Fraction(rife["factor_num"], rife["factor_den"]) if "factor_num" in rife else Fraction(rife.get("multi", 2))
-    )
-    rate = factor * Fraction(fps.numerator, fps.denominator)
+    nominal = Fraction(fps.numerator, fps.denominator)
+    rate = factor_of(rife, nominal) * nominal
     out = {k: v for k, v in rife.items() if k not in ("multi", "factor_num", "factor_den")}
     return {**out, "fps_num": rate.numerator, "fps_den": rate.denominator}
 

@@ -10,7 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..encode import CliError
+from ..encode import CliError, factor_of
 from . import chunks
 
 WINDOW_SECONDS = 2
@@ -53,15 +53,6 @@ def open_clip(path: Path) -> Any:
             "vsrife interpolate without --workers (it times the frames by the file's own timestamps)"
         )
     return clip
-
-
-def factor_of(rife: Mapping[str, Any], fps: Fraction) -> Fraction:
-    """Output frames per source frame for the RIFE rate arguments ``rife``."""
-    if "fps_num" in rife:
-        return Fraction(rife["fps_num"], rife["fps_den"]) / fps
-    if "factor_num" in rife:
-        return Fraction(rife["factor_num"], rife["factor_den"])
-    return Fraction(rife.get("multi", 2))
 
 
 def analyse(path: Path, limit: int | None, rife: Mapping[str, Any], chunk_seconds: float, threshold: float) -> Facts:
