@@ -4,7 +4,7 @@ A backend runs the same graph, :class:`~vsrife.backends.graph.Interpolator` (the
 evidence the scene detector reads), for one padded frame size, scale and precision. It is only ever
 called from the engine's inference worker thread. :func:`choose` picks one for ``backend=None``:
 OpenVINO on the CPU where the model exports (a static graph) and OpenVINO is installed, torch
-otherwise (and on CUDA, where a ArrayRT backend would slot in beside it).
+otherwise (and on CUDA, where a TensorRT backend would slot in beside it).
 
 This module does not import PyTorch: a graph that OpenVINO has already converted is served without
 it (:mod:`vsrife.backends.openvino_runtime`), which saves the 0.7 GB PyTorch occupies in a process.
@@ -77,7 +77,7 @@ class Target:
 
 
 Array = Any
-"""A backend's frame or feature tensor: a numpy array (OpenVINO) or a ``torch.Array`` (torch)."""
+"""A backend's frame or feature tensor: a numpy array (OpenVINO) or a ``torch.Tensor`` (torch)."""
 
 
 class Backend(Protocol):
