@@ -247,6 +247,14 @@ def test_the_converted_graph_builds_no_full_size_concatenation(tmp_path: Path) -
     frame, _ = backend.interpolate(*(x.numpy() for x in (img0, img1)), 0.5, f0.numpy(), f1.numpy())
     assert np.abs(frame - whole.numpy()).max() < 1e-4
 
+    # results are written into new arrays (no copy out of the request): the next run leaves them be
+    feat = backend.encode(img0.numpy())
+    kept = [frame.copy(), feat.copy()]
+    later, _ = backend.interpolate(*(x.numpy() for x in (img1, img0)), 0.25, f1.numpy(), f0.numpy())
+    other = backend.encode(img1.numpy())
+    assert not np.array_equal(later, kept[0]) and not np.array_equal(other, kept[1])
+    assert np.array_equal(frame, kept[0]) and np.array_equal(feat, kept[1])
+
 
 def test_host_tensors_repeat_the_edge_like_torch_padding() -> None:
     import torch
