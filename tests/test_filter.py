@@ -308,6 +308,40 @@ def test_vapoursynth_keeps_few_full_size_frames_of_its_own(sc: bool, v425_random
     assert peak - before < 14 * work_frame, (peak - before) / work_frame  # frames in flight count too
 
 
+@pytest.mark.parametrize("sc", [False, True])
+def test_each_source_frame_is_converted_to_the_work_format_once(
+    sc: bool, v425_random: dict, core: vs.Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames requested in order (two threads, as vspipe does): the conversion of source frame i is
+    asked for by pairs i - 1 and i, and by the scene check of a flagged pair, and is made once (here
+    24 conversions for 24 frames in one process; a frame twice once in the suite); with no cache on it, 2-4
+    times (48 here without scene detection)."""
+    from vsrife.formats import WorkFormat
+
+    made: list[int] = []
+    real = WorkFormat.converted
+
+    def counted(self: WorkFormat, clip: vs.VideoNode) -> vs.VideoNode:
+        out = real(self, clip)
+
+        def count(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+            made.append(n)
+            return f
+
+        return out.std.ModifyFrame(out, count)
+
+    monkeypatch.setattr(WorkFormat, "converted", counted)
+    core.num_threads = 2
+    # a cut every 6 frames: the scene check converts the pairs it confirms too
+    shots = [random_clip(6, 96, 64, seed=s).resize.Bicubic(format=vs.YUV420P8, matrix_s="709") for s in range(4)]
+    out = vsrife.RIFE(shots[0] + shots[1] + shots[2] + shots[3], 2, model=v425_random, sc=sc)
+    for _ in out.frames(prefetch=2):
+        pass
+    # a frame evicted early is converted again (the core shrinks every cache when its frame memory is
+    # over its bound, as it can be in a test process): at most a few, where no cache made 2 each
+    assert set(made) == set(range(24)) and len(made) <= 28, sorted(made)
+
+
 def test_precision_rules() -> None:
     from vsrife import registry
     from vsrife.backends import resolve_precision

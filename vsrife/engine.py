@@ -245,8 +245,13 @@ def cache_entries(threads: int, steps: int, results: int) -> int:
     25-33 MB. With 2 threads and multi=2 that is 11 entries (16 before): vspipe's peak RSS at 1080p
     fell from 2.29 to 2.18 GB. Without the pair of slack (8 entries, 2.10-2.13 GB) a frame was once
     encoded twice when the test suite ran its two workers side by side."""
-    pairs = -(-threads // steps) + 2
-    return pairs * (2 + results) + 2
+    return pairs_in_flight(threads, steps) * (2 + results) + 2
+
+
+def pairs_in_flight(threads: int, steps: int) -> int:
+    """Pairs that ``threads`` output frames requested in order span (a pair serves ``steps``), with
+    one pair prepared ahead and one of slack."""
+    return -(-threads // steps) + 2
 
 
 # --------------------------------------------------------------------------------------------- the engine

@@ -22,7 +22,7 @@ import vapoursynth as vs
 
 from . import backends, loader, validate
 from .backends import Target
-from .engine import Engine, cache_entries, memory_problem, padded_size
+from .engine import Engine, cache_entries, memory_problem, padded_size, pairs_in_flight
 from .errors import ModelError
 from .formats import WorkFormat, interpolated_props, uncached, warn_if_interlaced
 from .loader import Model
@@ -242,7 +242,7 @@ class _Clips:
 
 def _graph(opts: Options, plan: Plan, engine: Engine, work: WorkFormat) -> vs.VideoNode:
     src = plan.source
-    wsrc = work.to_work(src)
+    wsrc = work.to_work(src, keep=pairs_in_flight(vs.core.num_threads, plan.steps))
     decisions = _decisions(src, wsrc, plan, engine, work, CutRule(opts.sc, opts.sc_threshold, engine.spec.tenth_cut))
     decision = retimed(decisions, plan)
     crossed = _crossings(decisions, decision, plan)
@@ -311,7 +311,7 @@ def _between(clips: _Clips, plan: Plan, engine: Engine, work: WorkFormat) -> vs.
         shown = plan.at(n)
         frames = {shown.pair: f[0], shown.pair + 1: f[1]}
         result = engine.interpolate(shown.pair, shown.t, lambda i: work.planes(frames[i]))
-        out = f[0].copy()
+        out = work.new_frame(f[0])
         work.write(out, engine.planes(result, work.dtype))
         engine.served(shown.pair, plan.in_betweens(shown.pair))
         return out
