@@ -468,6 +468,23 @@ def test_an_anamorphic_mp4_with_its_own_subtitles_goes_to_the_default_mkv(
     assert re.search(r"Subtitle: subrip", out) and re.search(r"\[SAR 4:3 DAR 2:1\]", out), out
 
 
+def test_audio_the_container_cannot_hold_is_re_encoded_not_refused(tmp_path: Path, v46_file: str) -> None:
+    """Opus audio (the audio of most web video) into .mov: ffmpeg refuses to copy it ('opus only
+    supported in MP4'), which refused the whole run; now that stream alone is re-encoded to AAC,
+    with a note, and stays as long as the source's (found by hostile testing)."""
+    src = tmp_path / "web.mkv"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=12:duration=1", "-f", "lavfi", "-i", "sine=duration=1",
+            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "libopus", str(src))  # fmt: skip
+    out = tmp_path / "out.mov"
+    r = _run([str(BIN / "vsrife"), "interpolate", str(src), "-o", str(out), "--model", v46_file, "--no-sc"])
+    assert r.returncode == 0, r.stderr
+    assert "re-encoding stream 1 (audio, opus) to aac: .mov cannot hold opus" in r.stderr, r.stderr
+    assert re.search(r"wrote .*: 24 frames .*, re-encoded 1 audio$", r.stdout.strip()), r.stdout
+    assert re.search(r"Audio: aac", _info(out)), _info(out)
+    (a0, a1), (b0, b1) = packet_span(src, "0:a:0"), packet_span(out, "0:a:0")
+    assert abs(b0 - a0) < Fraction(1, 20) and abs(b1 - a1) < Fraction(1, 20), ((a0, a1), (b0, b1))
+
+
 def test_a_variable_rate_file_is_timed_by_its_frames_and_stays_in_sync(tmp_path: Path, v46_file: str) -> None:
     """BestSource reports a nominal rate (24) for a file of 9 frames at 24 fps and 9 at 8 fps: taken
     at that rate the video lasted 0.75 s beside 1.5 s of audio. Its frames' own times are used, at a

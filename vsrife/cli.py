@@ -504,8 +504,7 @@ def plan_interpolate(args: argparse.Namespace) -> Any:
         duration_limited=args.frames is not None,
         verbose=args.verbose,
     )
-    dry_run(plan)
-    return plan
+    return dry_run(plan)  # the plan ffmpeg accepts (audio the container cannot hold is re-encoded)
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:

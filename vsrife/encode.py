@@ -250,6 +250,10 @@ MP4_LIKE = {".mp4", ".m4v", ".mov", ".3gp"}
 MATROSKA = {".mkv", ".mka", ".mks"}
 TEXT_SUBTITLES = {"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"}
 
+AUDIO_FALLBACK = {".webm": "libopus"}
+"""The codec an audio stream the container cannot hold as it is (Opus in .mov, AAC in .webm) is
+re-encoded to, by the output's extension; AAC elsewhere."""
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -273,6 +277,12 @@ class Plan:
     verbose: bool = False
     extra_env: tuple[tuple[str, str], ...] = ()
     """Environment variables set for vspipe (a batch worker's thread limits)."""
+    reencoded_audio: frozenset[int] = frozenset()
+    """Source audio streams (by index) the container cannot take as they are: re-encoded to
+    :meth:`audio_fallback` instead of copied (found by :func:`dry_run`)."""
+
+    def audio_fallback(self) -> str:
+        return AUDIO_FALLBACK.get(self.output.suffix.lower(), "aac")
 
     def copied_streams(self) -> list[tuple[Stream, str]]:
         """(source stream, output codec) of every stream copied from the source."""
@@ -282,7 +292,7 @@ class Plan:
         out = []
         for s in self.info.streams:
             if s.kind == "audio" and self.audio:
-                out.append((s, "copy"))
+                out.append((s, self.audio_fallback() if s.index in self.reencoded_audio else "copy"))
             elif s.kind == "subtitle" and self.subtitles:
                 if ext in MP4_LIKE:
                     if s.codec in TEXT_SUBTITLES:
@@ -371,18 +381,36 @@ def _video_filter(ours: str | None, extra: list[str]) -> list[str]:
     return ["-vf", ours]
 
 
-def dry_run(plan: Plan) -> None:
+def dry_run(plan: Plan) -> Plan:
     """Run ffmpeg once on a tiny test pattern with every option of the real encode (encoder, its
     options, pixel format, copied streams, extra arguments, container), so bad settings fail now
-    and not after vspipe has loaded the model."""
+    and not after vspipe has loaded the model. Where that fails, audio streams the container cannot
+    hold as they are (each tried alone) are re-encoded (:data:`AUDIO_FALLBACK`) instead of failing
+    the run; the plan that passed is returned."""
     with tempfile.TemporaryDirectory(prefix="vsrife-check-") as tmp:
-        pattern = ["-f", "lavfi", "-i", "color=c=gray:s=64x64:r=25:d=0.2"]
-        cmd = ffmpeg_command(
-            plan, pattern, Path(tmp) / f"check{plan.output.suffix}", colour={"range": 1}, duration=0.2, read_limit=0.5
-        )
-        r = _run_quiet(cmd, timeout=120)
+        r = _check_run(plan, Path(tmp))
+        if r.returncode != 0:
+            audio = [s for s, codec in plan.copied_streams() if s.kind == "audio" and codec == "copy"]
+            refused = frozenset(s.index for s in audio if not _copies(plan, s, Path(tmp)))
+            if refused:
+                plan = replace(plan, reencoded_audio=refused)
+                r = _check_run(plan, Path(tmp))
     if r.returncode != 0:
         raise CliError(f"ffmpeg rejects these settings: {ffmpeg_error(r.stderr.splitlines())}")
+    return plan
+
+
+def _check_run(plan: Plan, tmp: Path) -> subprocess.CompletedProcess[str]:
+    pattern = ["-f", "lavfi", "-i", "color=c=gray:s=64x64:r=25:d=0.2"]
+    out = tmp / f"check{plan.output.suffix}"
+    return _run_quiet(ffmpeg_command(plan, pattern, out, colour={"range": 1}, duration=0.2, read_limit=0.5), 120)
+
+
+def _copies(plan: Plan, stream: Stream, tmp: Path) -> bool:
+    """Whether the output's container takes ``stream`` of the source copied as it is."""
+    out = tmp / f"alone{plan.output.suffix}"
+    cmd = [plan.ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-t", "0.5", "-i", str(plan.source)]
+    return _run_quiet([*cmd, "-map", f"0:{stream.index}", "-c", "copy", "-t", "0.2", str(out)], 60).returncode == 0
 
 
 # ------------------------------------------------------------------------------------ inside vspipe
@@ -729,6 +757,13 @@ def announce(plan: Plan, stream: IO[str]) -> None:
             f"vsrife: not copying stream {s.index} ({s.kind}, {s.codec}): {plan.output.suffix} cannot hold it",
             file=stream,
         )
+    for s, codec in plan.copied_streams():
+        if s.index in plan.reencoded_audio:
+            print(
+                f"vsrife: re-encoding stream {s.index} (audio, {s.codec}) to {codec}: {plan.output.suffix} cannot "
+                f"hold {s.codec} (choose a container that can, such as .mkv, to copy it as it is)",
+                file=stream,
+            )
     what = str(plan.source) if plan.source else "the demo clip"
     print(
         f"vsrife: {what} -> {plan.output} ({describe_rate(plan.script_args['rife'])}, "
@@ -740,12 +775,14 @@ def announce(plan: Plan, stream: IO[str]) -> None:
 def summary(plan: Plan, result: Result) -> str:
     """The line a finished encode prints: frames, time, speed, size, format, rate, copied streams."""
     p = result.probe
-    kinds = [s.kind for s, _ in plan.copied_streams()]
+    kinds = [s.kind for s, _ in plan.copied_streams() if s.index not in plan.reencoded_audio]
     extras = [f"{kinds.count(k)} {k}" for k in ("audio", "subtitle", "attachment") if k in kinds]
     if plan.info is not None and plan.chapters and plan.info.chapters:
         extras.append(f"{plan.info.chapters} chapter{'s' if plan.info.chapters > 1 else ''}")
     rate = f" at {float(Fraction(*p['fps'])):.6g} fps" if p["fps"][0] else ""
     copied_text = f", copied {', '.join(extras)}" if extras else ""
+    if plan.reencoded_audio:
+        copied_text += f", re-encoded {len(plan.reencoded_audio)} audio"
     return (
         f"wrote {plan.output}: {result.frames} frames in {result.seconds:.1f} s "
         f"({result.frames / max(result.seconds, 1e-9):.2f} fps output); "
