@@ -5,7 +5,7 @@ costs a process about 0.7 GB that it never gives back. So where the process has 
 already, :func:`convert_apart` runs the conversion in a short-lived child (``python -m
 vsrife.backends.openvino_child JOB``), which writes the compiled-graph cache entry and exits; the
 caller then serves the entry (:func:`~vsrife.backends.openvino_runtime.from_cache`). Measured: a
-first run at a new frame size then peaks as low as every later one (README, "Benchmarks"). Where the
+first run at a new frame size then peaks as low as every later one (docs/benchmark-history.md). Where the
 child cannot run or fails, the caller converts in-process as before.
 """
 

@@ -3,7 +3,7 @@
 Converting a network needs PyTorch (:mod:`vsrife.backends.openvino_cpu` traces it); running the
 converted graph does not. Once a graph is in the compiled-graph cache, :func:`from_cache` serves it
 directly, so a process that only interpolates on the CPU never imports PyTorch: measured 0.7 GB of
-resident memory and 1-2 s of start-up saved per process (README, "Benchmarks").
+resident memory and 1-2 s of start-up saved per process (docs/benchmark-history.md).
 
 The cache entry of a graph is named by :func:`entry_key`: the vsrife, graph, OpenVINO and PyTorch
 versions (PyTorch's from its package metadata: a new PyTorch may trace another graph), the model,
