@@ -7,6 +7,7 @@ interrupts take seconds; the real vspipe + RIFE (HDv3, tiny sizes) checks stream
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -690,3 +691,29 @@ def test_text_subtitles_take_each_containers_own_format(tmp_path: Path) -> None:
     assert codecs(".mkv") == ["srt", "copy"]
     assert codecs(".webm") == ["webvtt", "webvtt"]
     assert codecs(".mp4") == ["mov_text", "mov_text"]
+
+
+@pytest.mark.unit
+def test_streams_ffmpeg_would_copy_unusable_are_re_encoded_or_left_out(tmp_path: Path) -> None:
+    """MPEG-TS and AVI take what ffmpeg copies into them without a word but unusable (FLAC, PCM and
+    Vorbis as data in TS; Vorbis cut to 0.03 s and FLAC mistimed in AVI; text subtitles as data in TS,
+    refused by AVI): that audio is re-encoded, those subtitles are left out with a note. Opus gets
+    the channel layouts libopus takes (an AC3 5.1(side) track failed into WebM). Found by hostile testing."""
+    streams = [encode.Stream(0, "video", "h264")] + [
+        encode.Stream(i, "audio", c) for i, c in enumerate(["aac", "flac", "pcm_s16le", "vorbis", "ac3"], 1)
+    ]
+    info = encode.MediaInfo(0.0, 1.0, (*streams, encode.Stream(6, "subtitle", "subrip")), 0)
+
+    def plan(ext: str) -> encode.Plan:
+        return encode.Plan(
+            ffmpeg="f", vspipe="v", output=tmp_path / f"o{ext}", script_args={}, info=info, source=tmp_path
+        )
+
+    assert [c for _, c in plan(".ts").copied_streams()] == ["copy", "aac", "aac", "aac", "copy"]
+    assert [c for _, c in plan(".avi").copied_streams()] == ["copy", "aac", "copy", "aac", "copy"]
+    assert [c for _, c in plan(".mkv").copied_streams()] == ["copy"] * 6
+    assert [s.index for s in plan(".ts").skipped_streams()] == [6]
+    refused = dataclasses.replace(plan(".webm"), reencoded_audio=frozenset(range(1, 6)))  # as dry_run finds
+    webm = encode.ffmpeg_command(refused, ["-i", "pattern"], tmp_path / "o.webm")
+    assert webm.count("libopus") == 5 and webm.count("aformat=channel_layouts=" + encode.OPUS_LAYOUTS) == 5
+    assert "-filter:1" in webm and "-filter:6" not in webm

@@ -254,6 +254,30 @@ AUDIO_FALLBACK = {".webm": "libopus"}
 """The codec an audio stream the container cannot hold as it is (Opus in .mov, AAC in .webm) is
 re-encoded to, by the output's extension; AAC elsewhere."""
 
+_TS_AUDIO = frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "dts", "truehd", "opus"})
+AUDIO_COPIES = {
+    ".ts": _TS_AUDIO,
+    ".m2ts": _TS_AUDIO,
+    ".mts": _TS_AUDIO,
+    ".avi": frozenset({"mp3", "mp2", "ac3", "aac", "dts", "pcm_s16le", "pcm_u8"}),
+}
+"""Audio codecs copied into containers where ffmpeg copies others without a word but unusable: in
+MPEG-TS, FLAC, PCM and Vorbis become unreadable data streams; in AVI, Vorbis decoded as 0.03 s of
+1.5 s and FLAC ended 0.08 s late (found by hostile testing). The rest is re-encoded there; every other
+container says itself what it refuses (:func:`dry_run`)."""
+
+SUBTITLES_HELD = {
+    ".ts": frozenset({"dvb_subtitle", "dvb_teletext"}),
+    ".m2ts": frozenset({"dvb_subtitle", "dvb_teletext", "hdmv_pgs_subtitle"}),
+    ".mts": frozenset({"dvb_subtitle", "dvb_teletext", "hdmv_pgs_subtitle"}),
+    ".avi": frozenset(),
+}
+"""Subtitle codecs copied into these containers; others are left out with a note (MPEG-TS copies
+text subtitles as data, and AVI refuses them with 'Not yet implemented in FFmpeg')."""
+
+OPUS_LAYOUTS = "mono|stereo|3.0|quad|5.0|5.1|6.1|7.1"
+"""Channel layouts libopus takes: a 5.1(side) AC3 track (a film's usual) is mapped to 5.1."""
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -278,11 +302,17 @@ class Plan:
     extra_env: tuple[tuple[str, str], ...] = ()
     """Environment variables set for vspipe (a batch worker's thread limits)."""
     reencoded_audio: frozenset[int] = frozenset()
-    """Source audio streams (by index) the container cannot take as they are: re-encoded to
-    :meth:`audio_fallback` instead of copied (found by :func:`dry_run`)."""
+    """Source audio streams (by index) the container refuses to take as they are (found by
+    :func:`dry_run`): re-encoded to :meth:`audio_fallback` instead of copied, as are those
+    :data:`AUDIO_COPIES` leaves out (:meth:`reencodes`)."""
 
     def audio_fallback(self) -> str:
         return AUDIO_FALLBACK.get(self.output.suffix.lower(), "aac")
+
+    def reencodes(self, stream: Stream) -> bool:
+        """Whether audio ``stream`` is re-encoded instead of copied."""
+        held = AUDIO_COPIES.get(self.output.suffix.lower())
+        return stream.index in self.reencoded_audio or (held is not None and stream.codec not in held)
 
     def copied_streams(self) -> list[tuple[Stream, str]]:
         """(source stream, output codec) of every stream copied from the source."""
@@ -292,9 +322,12 @@ class Plan:
         out = []
         for s in self.info.streams:
             if s.kind == "audio" and self.audio:
-                out.append((s, self.audio_fallback() if s.index in self.reencoded_audio else "copy"))
+                out.append((s, self.audio_fallback() if self.reencodes(s) else "copy"))
             elif s.kind == "subtitle" and self.subtitles:
-                if ext in MP4_LIKE:
+                if ext in SUBTITLES_HELD:
+                    if s.codec in SUBTITLES_HELD[ext]:
+                        out.append((s, "copy"))
+                elif ext in MP4_LIKE:
                     if s.codec in TEXT_SUBTITLES:
                         out.append((s, "mov_text"))
                 elif ext == ".webm":  # WebM takes WebVTT text only
@@ -355,6 +388,12 @@ def ffmpeg_command(
             cmd += ["-metadata:s:v:0", f"title={video.title}"]
     cmd += ["-c", "copy", "-c:v", plan.encoder, *plan.encoder_options]
     cmd += [a for k, (_, codec) in enumerate(copied, start=1) if codec != "copy" for a in (f"-c:{k}", codec)]
+    cmd += [
+        a
+        for k, (_, c) in enumerate(copied, 1)
+        if c == "libopus"
+        for a in (f"-filter:{k}", f"aformat=channel_layouts={OPUS_LAYOUTS}")
+    ]
     extra = list(plan.ffmpeg_args)
     ours = [f for f in (setparams_filter(colour or {}), f"setsar={sar[0]}/{sar[1]}" if sar else None) if f]
     cmd += _video_filter(",".join(ours) or None, extra)
@@ -396,7 +435,9 @@ def dry_run(plan: Plan) -> Plan:
                 plan = replace(plan, reencoded_audio=refused)
                 r = _check_run(plan, Path(tmp))
     if r.returncode != 0:
-        raise CliError(f"ffmpeg rejects these settings: {ffmpeg_error(r.stderr.splitlines())}")
+        redone = [f"{s.index} ({s.codec})" for s, _ in plan.copied_streams() if s.kind == "audio" and plan.reencodes(s)]
+        also = f" (with audio stream {', '.join(redone)} re-encoded to {plan.audio_fallback()})" if redone else ""
+        raise CliError(f"ffmpeg rejects these settings{also}: {ffmpeg_error(r.stderr.splitlines())}")
     return plan
 
 
@@ -758,7 +799,7 @@ def announce(plan: Plan, stream: IO[str]) -> None:
             file=stream,
         )
     for s, codec in plan.copied_streams():
-        if s.index in plan.reencoded_audio:
+        if s.kind == "audio" and plan.reencodes(s):
             print(
                 f"vsrife: re-encoding stream {s.index} (audio, {s.codec}) to {codec}: {plan.output.suffix} cannot "
                 f"hold {s.codec} (choose a container that can, such as .mkv, to copy it as it is)",
@@ -775,14 +816,15 @@ def announce(plan: Plan, stream: IO[str]) -> None:
 def summary(plan: Plan, result: Result) -> str:
     """The line a finished encode prints: frames, time, speed, size, format, rate, copied streams."""
     p = result.probe
-    kinds = [s.kind for s, _ in plan.copied_streams() if s.index not in plan.reencoded_audio]
+    redone = [s for s, _ in plan.copied_streams() if s.kind == "audio" and plan.reencodes(s)]
+    kinds = [s.kind for s, _ in plan.copied_streams() if s not in redone]
     extras = [f"{kinds.count(k)} {k}" for k in ("audio", "subtitle", "attachment") if k in kinds]
     if plan.info is not None and plan.chapters and plan.info.chapters:
         extras.append(f"{plan.info.chapters} chapter{'s' if plan.info.chapters > 1 else ''}")
     rate = f" at {float(Fraction(*p['fps'])):.6g} fps" if p["fps"][0] else ""
     copied_text = f", copied {', '.join(extras)}" if extras else ""
-    if plan.reencoded_audio:
-        copied_text += f", re-encoded {len(plan.reencoded_audio)} audio"
+    if redone:
+        copied_text += f", re-encoded {len(redone)} audio"
     return (
         f"wrote {plan.output}: {result.frames} frames in {result.seconds:.1f} s "
         f"({result.frames / max(result.seconds, 1e-9):.2f} fps output); "
