@@ -314,6 +314,10 @@ class Plan:
         held = AUDIO_COPIES.get(self.output.suffix.lower())
         return stream.index in self.reencoded_audio or (held is not None and stream.codec not in held)
 
+    def reencoded(self) -> list[Stream]:
+        """The source's audio streams that go into the output re-encoded."""
+        return [s for s, _ in self.copied_streams() if s.kind == "audio" and self.reencodes(s)]
+
     def copied_streams(self) -> list[tuple[Stream, str]]:
         """(source stream, output codec) of every stream copied from the source."""
         if self.info is None:
@@ -435,8 +439,8 @@ def dry_run(plan: Plan) -> Plan:
                 plan = replace(plan, reencoded_audio=refused)
                 r = _check_run(plan, Path(tmp))
     if r.returncode != 0:
-        redone = [f"{s.index} ({s.codec})" for s, _ in plan.copied_streams() if s.kind == "audio" and plan.reencodes(s)]
-        also = f" (with audio stream {', '.join(redone)} re-encoded to {plan.audio_fallback()})" if redone else ""
+        redone = ", ".join(f"{s.index} ({s.codec})" for s in plan.reencoded())
+        also = f" (with audio stream {redone} re-encoded to {plan.audio_fallback()})" if redone else ""
         raise CliError(f"ffmpeg rejects these settings{also}: {ffmpeg_error(r.stderr.splitlines())}")
     return plan
 
@@ -798,13 +802,13 @@ def announce(plan: Plan, stream: IO[str]) -> None:
             f"vsrife: not copying stream {s.index} ({s.kind}, {s.codec}): {plan.output.suffix} cannot hold it",
             file=stream,
         )
-    for s, codec in plan.copied_streams():
-        if s.kind == "audio" and plan.reencodes(s):
-            print(
-                f"vsrife: re-encoding stream {s.index} (audio, {s.codec}) to {codec}: {plan.output.suffix} cannot "
-                f"hold {s.codec} (choose a container that can, such as .mkv, to copy it as it is)",
-                file=stream,
-            )
+    for s in plan.reencoded():
+        print(
+            f"vsrife: re-encoding stream {s.index} (audio, {s.codec}) to {plan.audio_fallback()}: "
+            f"{plan.output.suffix} cannot hold {s.codec} (choose a container that can, such as .mkv, to copy "
+            "it as it is)",
+            file=stream,
+        )
     what = str(plan.source) if plan.source else "the demo clip"
     print(
         f"vsrife: {what} -> {plan.output} ({describe_rate(plan.script_args['rife'])}, "
@@ -816,7 +820,7 @@ def announce(plan: Plan, stream: IO[str]) -> None:
 def summary(plan: Plan, result: Result) -> str:
     """The line a finished encode prints: frames, time, speed, size, format, rate, copied streams."""
     p = result.probe
-    redone = [s for s, _ in plan.copied_streams() if s.kind == "audio" and plan.reencodes(s)]
+    redone = plan.reencoded()
     kinds = [s.kind for s, _ in plan.copied_streams() if s not in redone]
     extras = [f"{kinds.count(k)} {k}" for k in ("audio", "subtitle", "attachment") if k in kinds]
     if plan.info is not None and plan.chapters and plan.info.chapters:
