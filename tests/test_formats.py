@@ -421,3 +421,26 @@ def test_frames_held_across_a_cut_are_the_source_frames_bit_exact_on_yuv420(hdv3
             k,
             [int(np.abs(x.astype(int) - y.astype(int)).max()) for x, y in zip(arrays(f), arrays(src.get_frame(i)))],
         )
+
+
+@pytest.mark.parametrize(
+    ("fmt", "w", "h", "keep", "kept"),
+    [
+        (vs.YUV420P8, 1920, 1080, 10, 10),  # 10 RGBS frames: 249 MB
+        (vs.YUV420P8, 3840, 2160, 10, 3),  # 4K: bounded by bytes, but never under 3
+        (vs.GRAY16, 3840, 2160, 10, 8),  # one plane
+        (vs.YUV420P8, 640, 360, 2, 3),
+    ],
+)
+def test_the_conversion_keeps_a_few_frames_bounded_in_bytes(
+    fmt: int, w: int, h: int, keep: int, kept: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The work-format conversion caches the pairs in flight (16 threads: 10 frames), at least 3 and,
+    beyond 3, at most 256 MB (10 RGBS frames at 4K would be 1 GB)."""
+    import vsrife.formats as formats
+
+    seen: list[int] = []
+    monkeypatch.setattr(formats, "recent", lambda clip, frames: seen.append(frames) or clip)
+    clip = vs.core.std.BlankClip(width=w, height=h, format=fmt, length=2)
+    WorkFormat.of(clip).to_work(clip, keep)
+    assert seen == [kept]

@@ -52,6 +52,11 @@ def uncached(clip: vs.VideoNode) -> vs.VideoNode:
     return clip
 
 
+RECENT_BYTES = 256 << 20
+"""The work-format conversion's cache (:func:`recent`) keeps at most this much beyond 3 frames: a
+16-thread machine has 10 pairs in flight, 1 GB of RGBS frames at 4K."""
+
+
 def recent(clip: vs.VideoNode, frames: int) -> vs.VideoNode:
     """``clip`` with a frame cache of a fixed ``frames`` frames: for the source's conversion to the
     work format, whose frame i is asked for by pair i - 1 and by pair i (and by the scene check of
@@ -182,10 +187,12 @@ class WorkFormat:
 
     def to_work(self, clip: vs.VideoNode, keep: int = 3) -> vs.VideoNode:
         """``clip`` in the work format: itself when it is in it; else a conversion whose cache keeps
-        the last ``keep`` frames (:func:`recent`)."""
+        the last ``keep`` frames (:func:`recent`; at least 3, fewer than ``keep`` where they would
+        hold more than :data:`RECENT_BYTES`)."""
         if clip.format.id == self.id:
             return clip
-        return recent(self.converted(clip), keep)
+        frame = (1 if self.gray else 3) * clip.width * clip.height * self.dtype.itemsize
+        return recent(self.converted(clip), max(3, min(keep, RECENT_BYTES // frame)))
 
     def converted(self, clip: vs.VideoNode) -> vs.VideoNode:
         """The conversion of ``clip`` to the work format (a new node, its cache left as it is)."""
