@@ -717,3 +717,18 @@ def test_streams_ffmpeg_would_copy_unusable_are_re_encoded_or_left_out(tmp_path:
     webm = encode.ffmpeg_command(refused, ["-i", "pattern"], tmp_path / "o.webm")
     assert webm.count("libopus") == 5 and webm.count("aformat=channel_layouts=" + encode.OPUS_LAYOUTS) == 5
     assert "-filter:1" in webm and "-filter:6" not in webm
+    # a user's audio filter runs after the layouts there (it replaced them: 5.1(side) failed again)
+    theirs = dataclasses.replace(refused, ffmpeg_args=("-af", "volume=0.5"))
+    webm = encode.ffmpeg_command(theirs, ["-i", "pattern"], tmp_path / "o.webm")
+    assert webm[webm.index("-filter:1") + 1] == f"aformat=channel_layouts={encode.OPUS_LAYOUTS},volume=0.5"
+    assert webm.index("-filter:1") > webm.index("-af")
+    # ffmpeg writes MPEG-TS under .m2t too; TrueHD in .m2ts and DTS in .avi read back broken
+    assert [c for _, c in plan(".m2t").copied_streams()] == [c for _, c in plan(".ts").copied_streams()]
+    dts = encode.MediaInfo(
+        0.0, 1.0, (streams[0], encode.Stream(1, "audio", "dts"), encode.Stream(2, "audio", "truehd")), 0
+    )
+    assert [c for _, c in dataclasses.replace(plan(".avi"), info=dts).copied_streams()] == ["aac", "aac"]
+    assert [c for _, c in dataclasses.replace(plan(".m2ts"), info=dts).copied_streams()] == ["copy", "aac"]
+    # the user's own audio codec stands, and nothing is said to be re-encoded
+    chosen = dataclasses.replace(plan(".ts"), ffmpeg_args=("-c:a", "copy"))
+    assert chosen.reencoded() == [] and {c for _, c in chosen.copied_streams() if c != "srt"} == {"copy"}

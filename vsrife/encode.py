@@ -255,25 +255,33 @@ AUDIO_FALLBACK = {".webm": "libopus"}
 re-encoded to, by the output's extension; AAC elsewhere."""
 
 _TS_AUDIO = frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "dts", "truehd", "opus"})
+_TS_SUBTITLES = frozenset({"dvb_subtitle", "dvb_teletext"})
 AUDIO_COPIES = {
     ".ts": _TS_AUDIO,
-    ".m2ts": _TS_AUDIO,
+    ".m2t": _TS_AUDIO,
     ".mts": _TS_AUDIO,
-    ".avi": frozenset({"mp3", "mp2", "ac3", "aac", "dts", "pcm_s16le", "pcm_u8"}),
+    ".m2ts": _TS_AUDIO - {"truehd"},  # read back as TrueHD plus an undecodable AC3 stream
+    ".avi": frozenset({"mp3", "mp2", "ac3", "aac", "pcm_s16le", "pcm_u8"}),
 }
 """Audio codecs copied into containers where ffmpeg copies others without a word but unusable: in
-MPEG-TS, FLAC, PCM and Vorbis become unreadable data streams; in AVI, Vorbis decoded as 0.03 s of
-1.5 s and FLAC ended 0.08 s late (found by hostile testing). The rest is re-encoded there; every other
-container says itself what it refuses (:func:`dry_run`)."""
+MPEG-TS (every extension ffmpeg writes it under), FLAC, PCM and Vorbis become unreadable data
+streams; in AVI, Vorbis decoded as 0.03 s of 1.5 s, DTS as 0.19 s, and FLAC ended 0.08 s late (found
+by hostile testing). The rest is re-encoded there; every other container says itself what it
+refuses (:func:`dry_run`)."""
 
 SUBTITLES_HELD = {
-    ".ts": frozenset({"dvb_subtitle", "dvb_teletext"}),
-    ".m2ts": frozenset({"dvb_subtitle", "dvb_teletext", "hdmv_pgs_subtitle"}),
-    ".mts": frozenset({"dvb_subtitle", "dvb_teletext", "hdmv_pgs_subtitle"}),
+    ".ts": _TS_SUBTITLES,
+    ".m2t": _TS_SUBTITLES,
+    ".mts": _TS_SUBTITLES | {"hdmv_pgs_subtitle"},
+    ".m2ts": _TS_SUBTITLES | {"hdmv_pgs_subtitle"},
     ".avi": frozenset(),
 }
 """Subtitle codecs copied into these containers; others are left out with a note (MPEG-TS copies
 text subtitles as data, and AVI refuses them with 'Not yet implemented in FFmpeg')."""
+
+AUDIO_CODEC_OPTIONS = ("-c:a", "-codec:a", "-acodec")
+"""Options after ``--`` that choose the audio codec: the user's choice then stands, nothing is
+re-encoded on our account (and nothing is said to be)."""
 
 OPUS_LAYOUTS = "mono|stereo|3.0|quad|5.0|5.1|6.1|7.1"
 """Channel layouts libopus takes: a 5.1(side) AC3 track (a film's usual) is mapped to 5.1."""
@@ -310,7 +318,10 @@ class Plan:
         return AUDIO_FALLBACK.get(self.output.suffix.lower(), "aac")
 
     def reencodes(self, stream: Stream) -> bool:
-        """Whether audio ``stream`` is re-encoded instead of copied."""
+        """Whether audio ``stream`` is re-encoded instead of copied (never where the options after
+        ``--`` choose an audio codec themselves)."""
+        if any(a.startswith(AUDIO_CODEC_OPTIONS) for a in self.ffmpeg_args):
+            return False
         held = AUDIO_COPIES.get(self.output.suffix.lower())
         return stream.index in self.reencoded_audio or (held is not None and stream.codec not in held)
 
@@ -392,20 +403,24 @@ def ffmpeg_command(
             cmd += ["-metadata:s:v:0", f"title={video.title}"]
     cmd += ["-c", "copy", "-c:v", plan.encoder, *plan.encoder_options]
     cmd += [a for k, (_, codec) in enumerate(copied, start=1) if codec != "copy" for a in (f"-c:{k}", codec)]
-    cmd += [
-        a
-        for k, (_, c) in enumerate(copied, 1)
-        if c == "libopus"
-        for a in (f"-filter:{k}", f"aformat=channel_layouts={OPUS_LAYOUTS}")
-    ]
     extra = list(plan.ffmpeg_args)
     ours = [f for f in (setparams_filter(colour or {}), f"setsar={sar[0]}/{sar[1]}" if sar else None) if f]
     cmd += _video_filter(",".join(ours) or None, extra)
+    extra += _opus_filters(copied, extra)
     if v0:
         cmd += ["-output_ts_offset", f"{v0:.6f}"]
     if duration is not None:
         cmd += ["-t", f"{duration:.6f}"]
     return [*cmd, *extra, str(output)]
+
+
+def _opus_filters(copied: Sequence[tuple[Stream, str]], extra: Sequence[str]) -> list[str]:
+    """Per-stream filters for the streams re-encoded to Opus: the channel layouts libopus takes,
+    then the user's own audio filter (``-af`` after ``--``, which would otherwise replace ours for
+    these streams; it applies as given to the others). Placed after the user's options."""
+    theirs = [extra[i + 1] for i, a in enumerate(extra[:-1]) if a in ("-af", "-filter:a")]
+    chain = ",".join([f"aformat=channel_layouts={OPUS_LAYOUTS}", *theirs[-1:]])
+    return [a for k, (_, codec) in enumerate(copied, 1) if codec == "libopus" for a in (f"-filter:{k}", chain)]
 
 
 def _offset(seconds: float) -> list[str]:
