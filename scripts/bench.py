@@ -262,7 +262,8 @@ def vspipe(model: str, path: Path, kwargs: dict) -> dict[str, float]:
         "frames": res.frames,
         "steady": steady if steady == steady else whole,  # a run too short for two progress lines: nan
         "whole": whole,
-        "cores": res.cores,
+        "cores": res.steady_cores(),
+        "whole cores": res.cores,
         "peak_rss_mb": res.peak_mb,
     }
 
@@ -289,11 +290,16 @@ def paired_vspipe(
             ratios.append(res["steady"] / per_alone)
             whole_ratios.append(res["whole"] / per_alone)
             runs.append(res)
-    cores = [r["cores"] for r in runs if r["cores"] == r["cores"]]  # a run too short to sample: nan
+
+    def cores(key: str) -> float:
+        sampled = [r[key] for r in runs if r[key] == r[key]]  # a run too short to sample: nan
+        return statistics.median(sampled) if sampled else float("nan")
+
     return {
         "vspipe": statistics.median(r["steady"] for r in runs),
         "vspipe whole run": statistics.median(r["whole"] for r in runs),
-        "vspipe cores": statistics.median(cores) if cores else float("nan"),
+        "vspipe cores": cores("cores"),
+        "vspipe whole run cores": cores("whole cores"),
         "backend cores": statistics.median(alone_cores),
         "vspipe peak RSS MB": max(r["peak_rss_mb"] for r in runs),
         "vspipe / backend": statistics.median(ratios),
@@ -468,7 +474,8 @@ def main() -> int:
             print(f"  CUDA: peak {r['cuda peak GiB']:.2f} GiB allocated")
         if "vspipe" in r:
             print(
-                f"  vspipe: {r['vspipe cores']:.2f} cores busy (the backend alone "
+                f"  vspipe: {r['vspipe cores']:.2f} cores busy with the pipeline full "
+                f"({r['vspipe whole run cores']:.2f} over the whole run; the backend alone "
                 f"{r['backend cores']:.2f}), peak RSS {r['vspipe peak RSS MB']:.0f} MB; "
                 f"backend built in {r['backend build s']:.1f} s"
             )

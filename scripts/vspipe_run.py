@@ -33,15 +33,32 @@ class Run:
     samples: list[Sample] = field(default_factory=list)
     progress: list[tuple[int, float]] = field(default_factory=list)  # (frames out, perf_counter())
 
+    def _live(self, skip: float) -> list[tuple[int, float]]:
+        """The progress lines from the first one past ``skip`` of the frames on (empty without two
+        such lines)."""
+        live = [(k, t) for k, t in self.progress if k >= skip * self.frames]
+        return live if len(live) >= 2 and live[-1][0] > live[0][0] else []
+
     def steady(self, skip: float = 0.25) -> float:
         """Seconds per output frame once the pipeline is full: from the first progress line past
         ``skip`` of the frames to the last one. vspipe's own total also holds the first frames'
         latency (the first pair needs both its source frames decoded, converted and encoded before
         anything comes out), which a long film spends once; nan without two such lines."""
-        live = [(k, t) for k, t in self.progress if k >= skip * self.frames]
-        if len(live) < 2 or live[-1][0] <= live[0][0]:
+        live = self._live(skip)
+        if not live:
             return float("nan")
         return (live[-1][1] - live[0][1]) / (live[-1][0] - live[0][0])
+
+    def steady_cores(self, skip: float = 0.25) -> float:
+        """CPU seconds per second over the window :meth:`steady` times (the samples inside it),
+        what a film keeps busy once the pipeline is full; the whole run's figure (:attr:`cores`)
+        also holds the first pair, decoded and converted before anything else can run, and the
+        network's first call, in which OpenVINO lays out its weights. nan without two samples."""
+        live = self._live(skip)
+        inside = [s for s in self.samples if live and live[0][1] <= s.time <= live[-1][1]]
+        if len(inside) < 2 or inside[-1].time <= inside[0].time:
+            return float("nan")
+        return (inside[-1].cpu - inside[0].cpu) / (inside[-1].time - inside[0].time)
 
     def after_first(self) -> list[Sample]:
         """The samples from the last one before the first frame came out (the start of output)."""
