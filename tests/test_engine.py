@@ -12,7 +12,7 @@ import torch
 
 from vsrife.archs.common import Warp
 from vsrife.backends.torch_eager import PinnedPool, pad_replicate
-from vsrife.engine import ComputeCache, InferenceWorker, Result, dyadic_path, nbytes, padded_size
+from vsrife.engine import ComputeCache, InferenceWorker, Result, StoppedError, dyadic_path, nbytes, padded_size
 from vsrife.timing import default_depth as default_bisect_depth
 from vsrife.timing import nearest_dyadic
 
@@ -198,6 +198,34 @@ class TestInferenceWorker:
         with pytest.raises(ZeroDivisionError):
             worker.call(lambda: 1 / 0)
         assert worker.call(lambda: 5) == 5
+
+    def test_calls_after_close_fail_at_once_and_earlier_ones_are_served(self) -> None:
+        """At interpreter exit the worker is closed; a VapourSynth thread that asks for work later
+        must get an error, not wait for a thread that is gone (that hung the exit)."""
+        worker = InferenceWorker("test-closed")
+        started, release = threading.Event(), threading.Event()
+        results: list[int] = []
+
+        def slow() -> int:
+            started.set()
+            release.wait(5)
+            return 1
+
+        first = threading.Thread(target=lambda: results.append(worker.call(slow)))
+        first.start()
+        started.wait(5)
+        queued = threading.Thread(target=lambda: results.append(worker.call(lambda: 2)))
+        queued.start()
+        time.sleep(0.05)  # the second call is queued behind the first
+        worker.close()
+        with pytest.raises(StoppedError, match="RIFE: the inference thread has stopped"):
+            worker.call(lambda: 3)
+        release.set()
+        first.join(5)
+        queued.join(5)
+        assert sorted(results) == [1, 2]
+        worker.thread.join(5)
+        assert not worker.thread.is_alive()
 
     def test_thread_stops_when_the_worker_is_freed(self) -> None:
         import gc

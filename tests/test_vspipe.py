@@ -46,3 +46,32 @@ def test_vspipe_y4m_stream_is_clean(tmp_path: Path, hdv3_path: str) -> None:
     for k in range(n):
         off = k * (6 + frame_bytes)
         assert rest[off : off + 6] == b"FRAME\n"
+
+
+STOPS_EARLY = """
+import sys
+import vapoursynth as vs
+import vsrife
+from vsrife.synthetic import clip_from_frames, photo, window
+vs.core.num_threads = 4
+img = photo("astronaut")
+src = clip_from_frames([window(img, 20 + 2.5 * k, 30 + 1.0 * k, 160, 96) for k in range(16)])
+out = vsrife.RIFE(src, 2, model=MODEL, backend=BACKEND)
+for i, f in enumerate(out.frames()):  # frames() keeps requests in flight ahead of the loop
+    if i == 3:
+        print("left at 3", flush=True)
+        sys.exit(0)
+"""
+
+
+@pytest.mark.parametrize("backend", ["openvino", "torch"])
+def test_a_script_that_stops_with_frames_in_flight_exits(tmp_path: Path, v46_file: str, backend: str) -> None:
+    """At interpreter exit the inference thread was told to stop while VapourSynth still had frames
+    in flight; their threads then asked it for more work and waited forever, and so did the exit
+    (found by hostile testing: any script leaving a ``frames()`` loop early hung)."""
+    script = tmp_path / "stops.py"
+    script.write_text(STOPS_EARLY.replace("MODEL", repr(v46_file)).replace("BACKEND", repr(backend)))
+    r = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, timeout=120, stdin=subprocess.DEVNULL, check=False
+    )
+    assert r.returncode == 0 and r.stdout.decode().strip() == "left at 3", r.stderr.decode()[-2000:]

@@ -177,7 +177,38 @@ def _malloc_trim() -> Callable[[], object] | None:
     return lambda: fn(0)
 
 
-def _serve(jobs: queue.SimpleQueue) -> None:
+class StoppedError(RuntimeError):
+    """A call made after the inference thread was told to stop (the interpreter is exiting)."""
+
+
+class _Jobs:
+    """The inference thread's queue, closed for good by the first :meth:`close`: the thread serves
+    what was submitted before, and a call after it fails at once instead of waiting for a thread
+    that is gone (at interpreter exit, frames VapourSynth still had in flight asked for more work
+    and their threads, and with them the exit, waited forever)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def put(self, job: tuple[Callable[..., Any], tuple[Any, ...], Future]) -> None:
+        with self._lock:
+            if self._closed:
+                raise StoppedError("RIFE: the inference thread has stopped (the interpreter is exiting)")
+            self._queue.put(job)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(None)
+
+    def get(self) -> tuple[Callable[..., Any], tuple[Any, ...], Future] | None:
+        return self._queue.get()
+
+
+def _serve(jobs: _Jobs) -> None:
     trimmer = HeapTrimmer()
     while (job := jobs.get()) is not None:
         fn, args, fut = job
@@ -195,14 +226,16 @@ class InferenceWorker:
     """One long-lived thread that makes every backend call for a device. Callers submit and wait.
 
     The thread holds only the job queue, not the worker, so when the last engine using the worker
-    is freed (the clip is gone) the worker is collected and its thread told to stop."""
+    is freed (the clip is gone) the worker is collected and its thread told to stop. At interpreter
+    exit it is told to stop too (it is a daemon thread): the calls already submitted are served,
+    later ones raise :class:`StoppedError`, so frames still in flight fail instead of hanging."""
 
     def __init__(self, name: str) -> None:
-        jobs: queue.SimpleQueue = queue.SimpleQueue()
+        jobs = _Jobs()
         self._jobs = jobs
         self.thread = threading.Thread(target=_serve, args=(jobs,), name=name, daemon=True)
         self.thread.start()
-        self._finalizer = weakref.finalize(self, jobs.put, None)
+        self._finalizer = weakref.finalize(self, jobs.close)
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         if threading.current_thread() is self.thread:
@@ -212,7 +245,8 @@ class InferenceWorker:
         return fut.result()
 
     def close(self) -> None:
-        """Stop the thread once the calls already submitted are done."""
+        """Stop the thread once the calls already submitted are done; later calls raise
+        :class:`StoppedError`."""
         self._finalizer()
 
 
