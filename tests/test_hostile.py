@@ -180,6 +180,32 @@ def test_nonsense_colour_props_get_the_default_and_a_warning(
         assert next(iter(props)) in caplog.text
 
 
+@pytest.mark.parametrize(
+    "fmt", [vs.RGB24, vs.RGBS, vs.RGBH, vs.GRAY8, vs.GRAY16], ids=lambda f: vs.PresetVideoFormat(f).name
+)
+@pytest.mark.parametrize(
+    "props",
+    [{"_Matrix": 1}, {"_Matrix": 100}, {"_Range": 7}, {"_Transfer": 999}],
+    ids=lambda p: f"{next(iter(p))}={next(iter(p.values()))}",
+)
+@pytest.mark.parametrize("sc", [True, False])
+def test_rgb_and_gray_frames_render_whatever_colour_props_they_carry(
+    fmt: int, props: dict, sc: bool, models: dict
+) -> None:
+    """RGB frames with a YUV ``_Matrix`` (``std.CopyFrameProps`` from the YUV clip they were made
+    from) or a nonsense ``_Range`` failed every frame they touched with zimg's bare error, source
+    frames included (the scene metric converts them too); found by hostile testing. They render,
+    the in-between frames as without the props, and the source frames pass through as they are."""
+    clean = random_clip(4, 32, 24).resize.Point(format=fmt, matrix_s="709" if fmt in (vs.GRAY8, vs.GRAY16) else None)
+    src = clean.std.SetFrameProps(**props)
+    out = vsrife.RIFE(src, model=models["V46"], sc=sc)
+    ref = vsrife.RIFE(clean, model=models["V46"], sc=sc)
+    for k in range(out.num_frames):
+        f, r = out.get_frame(k), ref.get_frame(k)
+        assert all(np.array_equal(np.asarray(f[p]), np.asarray(r[p])) for p in range(f.format.num_planes)), k
+        assert f.props[next(iter(props))] == next(iter(props.values()))  # props kept as given
+
+
 def test_a_corrupt_release_file_passed_by_path_is_refused(tmp_path: Path, models: dict, v425_path: str) -> None:
     bad = tmp_path / "flownet_v4.25.pkl"
     data = bytearray(Path(v425_path).read_bytes())

@@ -128,15 +128,7 @@ def read_colour(clip: vs.VideoNode, props: Mapping[str, object], warn: bool = Tr
             f"(the default for {clip.width}x{clip.height})"
         )
         matrix = default
-    full = False
-    if "_Range" in props:  # R7x+: 1 = full, 0 = limited
-        rng = _int_prop(props, "_Range")
-        if rng in (0, 1):
-            full = rng == int(vs.RANGE_FULL)
-        else:
-            notes.append(f"RIFE: _Range={props.get('_Range')!r} is neither 0 (limited) nor 1 (full); assuming limited")
-    elif "_ColorRange" in props:  # older name: 0 = full, 1 = limited
-        full = _int_prop(props, "_ColorRange") == 0
+    full = read_range(props, notes, "limited") or False
     chromaloc = _int_prop(props, "_ChromaLocation")
     if chromaloc is None:
         chromaloc = 0
@@ -148,6 +140,32 @@ def read_colour(clip: vs.VideoNode, props: Mapping[str, object], warn: bool = Tr
     return Colour(matrix, full, chromaloc)
 
 
+def read_range(props: Mapping[str, object], notes: list[str], default: str) -> bool | None:
+    """Whether ``props`` mark full range (True) or limited (False); None where they say nothing or
+    what they say is no range (a note naming ``default``, what is assumed instead, is added)."""
+    if "_Range" in props:  # R7x+: 1 = full, 0 = limited
+        rng = _int_prop(props, "_Range")
+        if rng in (0, 1):
+            return rng == int(vs.RANGE_FULL)
+        notes.append(f"RIFE: _Range={props.get('_Range')!r} is neither 0 (limited) nor 1 (full); assuming {default}")
+    elif "_ColorRange" in props:  # older name: 0 = full, 1 = limited
+        return _int_prop(props, "_ColorRange") == 0
+    return None
+
+
+def plain_range(clip: vs.VideoNode, props: Mapping[str, object], warn: bool = True) -> bool | None:
+    """Whether an RGB or GRAY clip is full range by its first frame's props (None where they say
+    nothing: zimg's default then, full for RGB, limited for GRAY), for a conversion of the clip
+    without its colour props: a YUV ``_Matrix`` on RGB frames (``std.CopyFrameProps`` from the YUV
+    they were made from) or a nonsense ``_Range`` on some frame failed every frame it touched."""
+    notes: list[str] = []
+    default = "full" if clip.format.color_family == vs.RGB else "limited"
+    full = read_range(props, notes, default)
+    for note in notes if warn else ():
+        log.warning("%s", note)
+    return full
+
+
 @dataclass(frozen=True)
 class WorkFormat:
     """The float RGB/GRAY format the network runs on for a clip, and its conversions."""
@@ -156,12 +174,16 @@ class WorkFormat:
     """The clip's own format (the output's)."""
     colour: Colour | None
     """YUV conversion parameters; None for RGB and GRAY."""
+    plain_full: bool | None = None
+    """RGB and GRAY: whether an integer clip is full range (:func:`plain_range`; None: zimg's default)."""
 
     @classmethod
     def of(cls, clip: vs.VideoNode) -> WorkFormat:
         fmt = clip.format
-        colour = read_colour(clip, clip.get_frame(0).props) if fmt.color_family == vs.YUV else None
-        return cls(fmt, colour)
+        props = clip.get_frame(0).props
+        if fmt.color_family == vs.YUV:
+            return cls(fmt, read_colour(clip, props))
+        return cls(fmt, None, plain_range(clip, props) if fmt.sample_type == vs.INTEGER else None)
 
     @property
     def id(self) -> int:
@@ -198,7 +220,9 @@ class WorkFormat:
         """The conversion of ``clip`` to the work format (a new node, its cache left as it is)."""
         if self.colour is not None:
             return without_colour_props(clip).resize.Bicubic(format=self.id, **self.colour.to_rgb_kwargs())
-        return clip.resize.Point(format=self.id)  # RGB/GRAY integer -> float: a pure rescale, exact
+        # RGB/GRAY integer -> float: a pure rescale, exact
+        rng = {} if self.plain_full is None else {"range_in": int(self.plain_full)}
+        return without_colour_props(clip).resize.Point(format=self.id, **rng)
 
     def from_work(self, clip: vs.VideoNode) -> vs.VideoNode:
         """A work-format ``clip`` back in the clip's format."""
@@ -206,7 +230,8 @@ class WorkFormat:
             return clip
         if self.colour is not None:
             return without_colour_props(clip).resize.Bicubic(format=self.fmt.id, **self.colour.from_rgb_kwargs())
-        return clip.resize.Point(format=self.fmt.id)
+        rng = {} if self.plain_full is None else {"range": int(self.plain_full)}  # as on the way in
+        return without_colour_props(clip).resize.Point(format=self.fmt.id, **rng)
 
     def planes(self, frame: vs.VideoFrame) -> list[np.ndarray]:
         """The three planes the network takes, as read-only views of a work-format frame."""

@@ -53,7 +53,7 @@ import numpy as np
 import vapoursynth as vs
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .formats import read_colour, without_colour_props
+from .formats import plain_range, read_colour, without_colour_props
 
 SCORE_PROP = "RifeSceneDiff"
 """The prop :func:`pair_differences` stores the metric in."""
@@ -110,6 +110,12 @@ SEARCH = 4  # full search radius on the half-size copy (pixels of that copy)
 MAX_GAIN = 1.5
 
 
+def _range_in(clip: vs.VideoNode) -> dict[str, int]:
+    """zimg's ``range_in`` for an RGB or GRAY clip, as the network's input is read with."""
+    full = plain_range(clip, clip.get_frame(0).props, warn=False) if clip.format.sample_type == vs.INTEGER else None
+    return {} if full is None else {"range_in": int(full)}
+
+
 def luma_small(clip: vs.VideoNode, width: int, min_size: int = 1) -> vs.VideoNode:
     """Luma as GRAYS, shrunk to at most ``width`` pixels wide (aspect kept); frames smaller than
     ``min_size`` in either dimension are stretched to it."""
@@ -117,13 +123,16 @@ def luma_small(clip: vs.VideoNode, width: int, min_size: int = 1) -> vs.VideoNod
     h = max(round(clip.height * w / clip.width), 1)
     w, h = max(w, min_size), max(h, min_size)
     if clip.format.color_family == vs.RGB:
-        return clip.resize.Bilinear(w, h, format=vs.GRAYS, matrix_s="709")
+        kw = _range_in(clip)
+        return without_colour_props(clip).resize.Bilinear(w, h, format=vs.GRAYS, matrix_s="709", **kw)
     # the luma plane itself, with the range read (and checked) once: frame props the conversion
     # would otherwise trust (a nonsense _Matrix or _Range) are not looked at
     kw = {}
     if clip.format.color_family == vs.YUV:
         kw = {"range_in": int(read_colour(clip, clip.get_frame(0).props, warn=False).full_range)}
         clip = clip.std.ShufflePlanes(0, vs.GRAY)
+    else:  # GRAY
+        kw = _range_in(clip)
     return without_colour_props(clip).resize.Bilinear(w, h, format=vs.GRAYS, **kw)
 
 
