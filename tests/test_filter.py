@@ -62,9 +62,12 @@ def test_last_source_frame_is_held(hdv3_random: dict) -> None:
         assert np.array_equal(planes(out.get_frame(k)), last)
 
 
-def test_requests_only_the_pair(hdv3_random: dict) -> None:
+@pytest.mark.parametrize("sc", [False, True])
+def test_requests_only_the_pair(hdv3_random: dict, sc: bool) -> None:
+    """An in-between frame reads its two source frames; a source frame shown as it is reads its
+    neighbours too (the cuts either side set its ``_SceneChangePrev/Next``), and no more."""
     base = random_clip(6, 32, 32, seed=2)
-    for k in (1, 5, 7):
+    for k in (0, 1, 3, 5, 6, 7, 15):
         requested: list[int] = []
 
         def record(n: int, f: vs.VideoFrame, requested: list[int] = requested) -> vs.VideoFrame:  # bound per k
@@ -72,12 +75,12 @@ def test_requests_only_the_pair(hdv3_random: dict) -> None:
             return f
 
         src = base.std.ModifyFrame(base, record)
-        out = vsrife.RIFE(src, 3, model=hdv3_random, sc=False)
+        out = vsrife.RIFE(src, 3, model=hdv3_random, sc=sc)
         assert set(requested) <= {0}  # building reads frame 0's props (colour, interlacing), no more
         requested.clear()
         out.get_frame(k)
         i = k // 3
-        assert set(requested) == {i, i + 1}
+        assert set(requested) == ({i, i + 1} if k % 3 else {max(i - 1, 0), i, min(i + 1, 5)}), k
 
 
 @pytest.mark.parametrize(("w", "h"), [(1, 1), (2, 3), (7, 5), (33, 31), (100, 36)])
