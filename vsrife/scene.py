@@ -122,17 +122,16 @@ def luma_small(clip: vs.VideoNode, width: int, min_size: int = 1) -> vs.VideoNod
     w = min(clip.width, width)
     h = max(round(clip.height * w / clip.width), 1)
     w, h = max(w, min_size), max(h, min_size)
-    if clip.format.color_family == vs.RGB:
-        kw = _range_in(clip)
-        return without_colour_props(clip).resize.Bilinear(w, h, format=vs.GRAYS, matrix_s="709", **kw)
-    # the luma plane itself, with the range read (and checked) once: frame props the conversion
-    # would otherwise trust (a nonsense _Matrix or _Range) are not looked at
-    kw = {}
-    if clip.format.color_family == vs.YUV:
+    # the range read (and checked) once, the frames' colour props dropped: a nonsense _Matrix or
+    # _Range on some frame (or a YUV _Matrix on RGB frames) is not looked at
+    kw: dict[str, Any]
+    if clip.format.color_family == vs.YUV:  # the luma plane itself
         kw = {"range_in": int(read_colour(clip, clip.get_frame(0).props, warn=False).full_range)}
         clip = clip.std.ShufflePlanes(0, vs.GRAY)
-    else:  # GRAY
-        kw = _range_in(clip)
+    else:
+        kw = {**_range_in(clip)}
+        if clip.format.color_family == vs.RGB:
+            kw["matrix_s"] = "709"
     return without_colour_props(clip).resize.Bilinear(w, h, format=vs.GRAYS, **kw)
 
 
