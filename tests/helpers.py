@@ -192,6 +192,7 @@ OWN_PROPS = frozenset(
         "RifeSceneCut",
         "RifeSceneDiff",
         "RifeSceneEvidence",
+        "RifeSceneZoom",
     }
 )
 """Properties RIFE sets on every output frame (timing and scene decisions)."""

@@ -165,3 +165,91 @@ def test_the_cut_rule_reads_the_evidence_by_name() -> None:
     assert (
         registry.get_spec("4.25").tenth_cut and not registry.HDV3.tenth_cut and not registry.get_spec("4.6").tenth_cut
     )
+
+
+# ------------------------------------------------------------------------------ jumps to a close-up
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """Luma of a 3 x H x W frame shrunk to the metric's width, as the filter measures it."""
+    from vsrife.scene import METRIC_WIDTH, MIN_SIZE, luma_small
+
+    small = luma_small(clip_from_frames([rgb]), METRIC_WIDTH, MIN_SIZE)
+    return np.asarray(small.get_frame(0)[0]).copy()
+
+
+@pytest.fixture(scope="module")
+def library():
+    from vsrife.synthetic import PhotoLibrary
+
+    return PhotoLibrary()
+
+
+def _view(library, image: str, x: float, y: float, scale: float) -> np.ndarray:
+    from vsrife.synthetic import Camera, Shot, render
+
+    return _luma(render(Shot(Camera(image, x, y, scale), 2), 0.0, 320, 192, library))
+
+
+@pytest.mark.parametrize("factor", [1.6, 2.0, 2.4])
+@pytest.mark.parametrize(
+    ("image", "x", "y", "dx", "dy"),
+    [
+        ("astronaut", 260, 220, 0, 0),  # a close-up of the centre
+        ("rocket", 220, 200, 0, 0),  # mostly smooth sky: the first stage scores such a cut low
+        ("coffee", 300, 200, 60, -30),  # of a subject off the centre
+        ("chelsea", 230, 150, -40, 20),
+    ],
+)
+def test_a_cut_to_a_close_up_or_back_is_a_jump_in_scale(
+    library, image: str, x: float, y: float, dx: float, dy: float, factor: float
+) -> None:
+    # the network follows part of such a jump (its flow implies a zoom of 1.16-1.22 for 1.6-2 x),
+    # so its evidence calls it explained; the picture itself is explained far better by the scale
+    from vsrife.scene import ZOOM_STEPS, zoom_cut, zoom_evidence
+
+    wide, close = _view(library, image, x, y, 1.0), _view(library, image, x + dx, y + dy, 1.0 / factor)
+    step = ZOOM_STEPS[1]
+    for a, b, expected in ((wide, close, factor), (close, wide, 1 / factor)):
+        ev = zoom_evidence(a, b)
+        assert zoom_cut(ev), (image, factor, ev)
+        assert expected / step < ev[0] < expected * step, ev
+
+
+@pytest.mark.parametrize(
+    ("image", "zoom", "speed"),
+    [
+        ("astronaut", 1.16, 0.0),  # the evaluation's fastest zoom in
+        ("retina", 1 / 1.15, 0.0),  # and out
+        ("hubble_deep_field", 1 / 1.12, 0.02),
+        ("rocket", 1.1, 0.0),  # mostly sky
+        ("coffee", 1.0, 0.10),  # a pan of a tenth of the width
+        ("brick", 1.0, 0.08),
+        ("gravel", 1.0, 0.0),  # a still
+    ],
+)
+def test_zooms_and_pans_within_the_targets_are_no_jump(library, image: str, zoom: float, speed: float) -> None:
+    from vsrife.scene import zoom_cut, zoom_evidence
+    from vsrife.synthetic import Camera, Shot, render
+
+    cam = Camera(image, 260, 220, 1.0, vx=speed * 320, zoom=zoom)
+    frames = [_luma(render(Shot(cam, 3), t, 320, 192, library)) for t in (0.0, 1.0, 2.0)]
+    for a, b in ((frames[0], frames[1]), (frames[1], frames[2]), (frames[2], frames[1])):
+        ev = zoom_evidence(a, b)
+        assert not zoom_cut(ev), (image, zoom, speed, ev)
+
+
+def test_flat_and_smooth_pictures_give_no_evidence_of_a_jump() -> None:
+    from vsrife.scene import zoom_cut, zoom_evidence
+
+    ramp = np.tile(np.linspace(0.1, 0.9, 128, dtype=np.float32), (72, 1))
+    flat = np.full((72, 128), 0.5, np.float32)
+    for a, b in (
+        (ramp, ramp),
+        (ramp, ramp[:, ::-1].copy()),
+        (flat, flat),
+        (flat, ramp),
+        (ramp[:16, :16], flat[:16, :16]),
+    ):
+        ev = zoom_evidence(a, b)
+        assert not zoom_cut(ev), ev

@@ -26,7 +26,7 @@ from .engine import Engine, cache_entries, memory_problem, padded_size, pairs_in
 from .errors import ModelError
 from .formats import WorkFormat, interpolated_props, uncached, warn_if_interlaced
 from .loader import Model
-from .scene import DEFAULT_THRESHOLD, HELD_THRESHOLD, SCORE_PROP, CutRule, pair_differences
+from .scene import DEFAULT_THRESHOLD, HELD_THRESHOLD, SCORE_PROP, ZOOM_PROP, CutRule, pair_differences, zoom_cut
 from .timing import Plan, TimingError, make_plan, prop_fraction
 from .validate import Options, error
 
@@ -83,7 +83,8 @@ def RIFE(
                         natively, flow and warps kept in f32, else fp32; on CUDA fp16 for 4.x, the
                         warp in fp32), ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only).
     :param sc:          Detect scene changes: pairs the cheap luma metric flags are confirmed by the
-                        network's own evidence (can the two frames be warped onto each other?).
+                        network's own evidence (can the two frames be warped onto each other?);
+                        a jump to a close-up (or back) is found by a search in scale.
                         Across a cut the output shows the earlier frame, as the source displays it,
                         instead of morphing two shots. Frames already marked ``_SceneChangeNext`` /
                         ``_SceneChangePrev`` are always honoured.
@@ -327,16 +328,22 @@ def _decisions(
     nxt = following(src)
     last = src.num_frames - 1
     # a 1x1 carrier when there is no metric: the decisions clip never carries full-size frames
-    scores = pair_differences(src) if rule.detect else src.std.BlankClip(width=1, height=1, format=vs.GRAY8, keep=True)
+    scores = (
+        pair_differences(src, zoom=True)
+        if rule.detect
+        else src.std.BlankClip(width=1, height=1, format=vs.GRAY8, keep=True)
+    )
 
     def first_stage(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         out = f[0].copy()
         tagged = bool(f[1].props.get("_SceneChangeNext", 0)) or bool(f[2].props.get("_SceneChangePrev", 0))
         score = float(f[0].props[SCORE_PROP]) if rule.detect else 0.0
+        # a jump to a closer or farther picture needs no network run to be told from motion
+        jump = rule.detect and n < last and zoom_cut(f[0].props[ZOOM_PROP])
         out.props.update(
-            RifeSceneCut=int(n < last and tagged),
+            RifeSceneCut=int(n < last and (tagged or jump)),
             RifeSceneDiff=score,
-            RifeSceneCandidate=int(n < last and not tagged and rule.candidate(score)),
+            RifeSceneCandidate=int(n < last and not tagged and not jump and rule.candidate(score)),
         )
         return out
 
@@ -361,7 +368,7 @@ def _decisions(
     return staged.std.FrameEval(_frame_errors(route), prop_src=staged, clip_src=[staged, confirmed])
 
 
-_SCENE_KEYS = ("RifeSceneDiff", "RifeSceneEvidence")
+_SCENE_KEYS = ("RifeSceneDiff", "RifeSceneEvidence", ZOOM_PROP)
 
 
 def _stamper(plan: Plan) -> Callable[[int, list[vs.VideoFrame]], vs.VideoFrame]:
