@@ -337,7 +337,7 @@ unexplained (``1 - correlation``) than the best near one, it correlates at least
 :data:`ZOOM_MATCH`, and the near scales at most :data:`ZOOM_NEAR_MATCH`. Measured 2026-12-07 with
 ``scripts/scene_eval.py``'s catalogue, every pair of seeds 1-12 (24 cuts to a close-up 1.6 or 2 x
 closer, 6,151 motion pairs) and of the eight real clips at full and half rate (3,428 motion
-pairs): the close-ups score 8.8 to 3,000, motion at most 1.57 (10-15 fps motion), real footage
+pairs): the close-ups score 8.8 to 158, motion at most 1.57 (10-15 fps motion), real footage
 never passes the two correlation bounds. A centre half as large (0.5) separated less: close-ups
 from 5.5 (one scored 0, its centre nearly empty sky) against motion up to 3.1."""
 
