@@ -253,3 +253,13 @@ def test_flat_and_smooth_pictures_give_no_evidence_of_a_jump() -> None:
     ):
         ev = zoom_evidence(a, b)
         assert not zoom_cut(ev), ev
+
+
+def test_a_pair_without_a_measurable_far_scale_reports_scale_1() -> None:
+    from vsrife.scene import zoom_evidence
+
+    flat = np.full((20, 30), 0.5)
+    assert zoom_evidence(flat, flat) == (1.0, -1.0, -1.0)  # nothing to correlate
+    ramp = np.tile(np.linspace(0.0, 1.0, 30), (20, 1))
+    scale, far, near = zoom_evidence(ramp, ramp)
+    assert (scale, far) == (1.0, -1.0) and near > 0.99  # searched no further

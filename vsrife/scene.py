@@ -404,7 +404,8 @@ def zoom_evidence(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     :data:`ZOOM_FAR` or more whose correlation ``far`` leaves the least unexplained compared with
     ``near`` in its direction. A direction is searched no further once a near scale correlates
     above :data:`ZOOM_NEAR_MATCH` (no evidence can come of it; at the first scale for most pairs
-    of real footage): then ``(1, -1, near)``, ``near`` the first such correlation."""
+    of real footage). Where no far scale is measured (searched no further, or the shrunk centre too
+    small or flat): ``(1, -1, near)``, ``near`` the better of the two directions."""
     a, b = _picture(np.asarray(a, np.float64), np.asarray(b, np.float64))
     best, gain = (1.0, -1.0, -1.0), 0.0
     for closer, other, sign in ((b, a, 1), (a, b, -1)):
@@ -414,13 +415,12 @@ def zoom_evidence(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
             near = max(near, match(closer, s))
             if near > ZOOM_NEAR_MATCH:
                 break
-        if near > ZOOM_NEAR_MATCH:
-            best = best if best[1] > -1 else (1.0, -1.0, max(near, best[2]))
-            continue
-        far = [match(closer, s) for s in _FAR]
-        k = int(np.argmax(far))
-        if _unexplained(near) / _unexplained(far[k]) > gain:
+        far = [] if near > ZOOM_NEAR_MATCH else [match(closer, s) for s in _FAR]
+        k = int(np.argmax(far)) if far else 0
+        if far and far[k] > -1 and _unexplained(near) / _unexplained(far[k]) > gain:
             best, gain = (_FAR[k] ** sign, far[k], near), _unexplained(near) / _unexplained(far[k])
+        elif best[1] == -1:  # no far scale measured in either direction yet
+            best = (1.0, -1.0, max(near, best[2]))
     return best
 
 
