@@ -439,3 +439,18 @@ def test_bad_budgets_are_usage_errors_that_name_the_option(capsys) -> None:
     ):
         assert cli.main(argv) == 2
         assert capsys.readouterr().err.strip().startswith(f"vsrife: argument {option}: ")
+
+
+def test_a_cut_to_a_close_up_is_no_training_triplet() -> None:
+    # the filter cuts it (a jump in scale the network half follows); a triplet across it would
+    # teach the model to morph a wide shot into its close-up
+    from vsrife.synthetic import Camera, PhotoLibrary, Shot, clip_from_frames, render
+
+    library = PhotoLibrary()
+    # over mostly sky: the cheap metric scores it 0.0039, under even half its threshold
+    wide, close = Camera("rocket", 252, 108, 1.0), Camera("rocket", 252, 108, 1 / 1.6)
+    frames = [render(Shot(cam, 3), 0.0, 320, 192, library) for cam in (wide, wide, wide, close, close)]
+    clip = clip_from_frames(frames)
+    cut, held = triplets.pair_flags(clip, range(4), 0.012, 0.004)
+    assert cut == {0: False, 1: False, 2: True, 3: False}
+    assert held == {0: True, 1: True, 2: False, 3: True}

@@ -23,7 +23,7 @@ import vapoursynth as vs
 from torch import Tensor
 
 from ..formats import WorkFormat
-from ..scene import CANDIDATE, METRIC_WIDTH, MIN_SIZE, luma_small, pair_metric
+from ..scene import CANDIDATE, METRIC_WIDTH, MIN_SIZE, luma_small, pair_metric, zoom_cut, zoom_evidence
 
 MIN_SIDE = 32
 """A shrunk copy for training must keep at least this many pixels in each dimension."""
@@ -118,7 +118,7 @@ def pair_flags(
     """For each pair start i: (is a scene cut, is a held frame), decided as the filter decides:
     candidates from the scene detector's cheap metric (above half the threshold) confirmed by
     ``confirm(i)`` (the network's evidence; without it, the cheap metric above the threshold
-    decides), held frames by the mean absolute luma difference on the detector's small luma copy."""
+    decides), and jumps in scale (:func:`vsrife.scene.zoom_cut`); held frames by the mean absolute luma difference on the detector's small luma copy."""
     small = luma_small(clip, METRIC_WIDTH, MIN_SIZE)
     cache: dict[int, np.ndarray] = {}
 
@@ -132,10 +132,14 @@ def pair_flags(
         a, b = luma(i), luma(i + 1)
         held[i] = float(np.mean(np.abs(a - b))) < held_threshold
         score = pair_metric(a, b)
-        if confirm is None:
-            cut[i] = not held[i] and score > sc_threshold
+        if held[i]:
+            cut[i] = False
+        elif zoom_cut(zoom_evidence(a, b)):  # a jump to a close-up or back, as the filter cuts it
+            cut[i] = True
+        elif confirm is None:
+            cut[i] = score > sc_threshold
         else:
-            cut[i] = not held[i] and score > sc_threshold * CANDIDATE and confirm(i)
+            cut[i] = score > sc_threshold * CANDIDATE and confirm(i)
     return cut, held
 
 
