@@ -23,7 +23,7 @@ import vapoursynth as vs
 from torch import Tensor
 
 from ..formats import WorkFormat
-from ..scene import CANDIDATE, METRIC_WIDTH, MIN_SIZE, luma_small, pair_metric, zoom_cut, zoom_evidence
+from ..scene import CANDIDATE, METRIC_WIDTH, MIN_SIZE, ZOOM_GATE, luma_small, pair_metric, zoom_cut, zoom_evidence
 
 MIN_SIDE = 32
 """A shrunk copy for training must keep at least this many pixels in each dimension."""
@@ -134,7 +134,7 @@ def pair_flags(
         score = pair_metric(a, b)
         if held[i]:
             cut[i] = False
-        elif zoom_cut(zoom_evidence(a, b)):  # a jump to a close-up or back, as the filter cuts it
+        elif score > ZOOM_GATE and zoom_cut(zoom_evidence(a, b)):  # a jump in scale, as the filter cuts it
             cut[i] = True
         elif confirm is None:
             cut[i] = score > sc_threshold
