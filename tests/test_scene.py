@@ -263,3 +263,17 @@ def test_a_pair_without_a_measurable_far_scale_reports_scale_1() -> None:
     ramp = np.tile(np.linspace(0.0, 1.0, 30), (20, 1))
     scale, far, near = zoom_evidence(ramp, ramp)
     assert (scale, far) == (1.0, -1.0) and near > 0.99  # searched no further
+
+
+def test_a_close_up_over_a_smooth_sky_while_panning_is_a_jump(library) -> None:
+    # the rocket on a dark sky, the camera panning slightly in both shots: the scale explains the
+    # pair 3.9 times better than motion, under the line of 4.5 this test was first set at
+    from vsrife.scene import ZOOM_GATE, pair_metric, zoom_cut, zoom_evidence
+    from vsrife.synthetic import Camera, Shot, render
+
+    wide, close = Camera("rocket", 252, 108, 1.0, vx=0.5), Camera("rocket", 252, 108, 1 / 1.6, vx=0.3)
+    a = _luma(render(Shot(wide, 3), 2.0, 320, 192, library))
+    b = _luma(render(Shot(close, 3), 0.0, 320, 192, library))
+    assert pair_metric(a, b) > ZOOM_GATE
+    ev = zoom_evidence(a, b)
+    assert zoom_cut(ev), ev
