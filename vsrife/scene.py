@@ -25,7 +25,8 @@ the first stage alone).
    the blocks disagrees on more than 0.6 % of its pixels (:data:`TENTH_CUT`): near-identical
    pictures the network half explains; the quarter test then also needs the mean disagreement
    (:data:`TOLERANT_CUT`), which a letterboxed fast pan does not reach.
-3. A jump in scale (:func:`zoom_evidence`, every pair, no network): a cut from a wide shot to a
+3. A jump in scale (:func:`jump_evidence`, every pair stage 1 scores above :data:`ZOOM_GATE`, no
+   network): a cut from a wide shot to a
    close-up of it, or back, is half followed by the network, so stage 2 calls it explained, and
    over smooth pictures stage 1 scores it below its candidates. The centre of each frame, shrunk
    by 1 to 2.6, is looked for in the other; a scale of :data:`ZOOM_FAR` or more that explains the
@@ -273,8 +274,7 @@ class CutRule:
 def pair_differences(clip: vs.VideoNode, zoom: bool = False) -> vs.VideoNode:
     """A clip whose frame n carries ``RifeSceneDiff`` = the scene metric between frames n and
     n+1 (0 for the last frame), and with ``zoom`` also ``RifeSceneZoom`` = :func:`zoom_evidence`
-    (``[1, -1, 1]`` for the last frame and for pairs the metric scores at most
-    :data:`ZOOM_GATE`). Its frames are small GRAYS luma copies; only the props matter."""
+    through :func:`jump_evidence` (:data:`NO_JUMP` for the last frame). Its frames are small GRAYS luma copies; only the props matter."""
     small = luma_small(clip, METRIC_WIDTH, MIN_SIZE)
     last = clip.num_frames - 1
     following = small[1:] + small[-1] if clip.num_frames > 1 else small
@@ -284,8 +284,7 @@ def pair_differences(clip: vs.VideoNode, zoom: bool = False) -> vs.VideoNode:
         out = f[0].copy()
         out.props[SCORE_PROP] = pair_metric(a, b) if n < last else 0.0
         if zoom:
-            jumped = n < last and out.props[SCORE_PROP] > ZOOM_GATE
-            out.props[ZOOM_PROP] = list(zoom_evidence(a, b) if jumped else (1.0, -1.0, 1.0))
+            out.props[ZOOM_PROP] = list(jump_evidence(a, b, out.props[SCORE_PROP]) if n < last else NO_JUMP)
         return out
 
     return small.std.ModifyFrame([small, following], measure)
@@ -432,11 +431,22 @@ def zoom_evidence(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
                 break
         far = [] if near > ZOOM_NEAR_MATCH else [match(closer, s) for s in _FAR]
         k = int(np.argmax(far)) if far else 0
-        if far and far[k] > -1 and _unexplained(near) / _unexplained(far[k]) > gain:
-            best, gain = (_FAR[k] ** sign, far[k], near), _unexplained(near) / _unexplained(far[k])
+        ratio = _unexplained(near) / _unexplained(far[k]) if far and far[k] > -1 else 0.0
+        if ratio > gain:
+            best, gain = (_FAR[k] ** sign, far[k], near), ratio
         elif best[1] == -1:  # no far scale measured in either direction yet
             best = (1.0, -1.0, max(near, best[2]))
     return best
+
+
+NO_JUMP = (1.0, -1.0, 1.0)
+"""The evidence of a pair not searched in scale."""
+
+
+def jump_evidence(a: np.ndarray, b: np.ndarray, score: float) -> tuple[float, float, float]:
+    """:func:`zoom_evidence` of a pair whose first-stage metric is ``score``; :data:`NO_JUMP` where
+    that is at most :data:`ZOOM_GATE`."""
+    return zoom_evidence(a, b) if score > ZOOM_GATE else NO_JUMP
 
 
 def _unexplained(correlation: float) -> float:

@@ -23,7 +23,7 @@ import vapoursynth as vs
 from torch import Tensor
 
 from ..formats import WorkFormat
-from ..scene import CANDIDATE, METRIC_WIDTH, MIN_SIZE, ZOOM_GATE, luma_small, pair_metric, zoom_cut, zoom_evidence
+from ..scene import CANDIDATE, METRIC_WIDTH, MIN_SIZE, jump_evidence, luma_small, pair_metric, zoom_cut
 
 MIN_SIDE = 32
 """A shrunk copy for training must keep at least this many pixels in each dimension."""
@@ -118,7 +118,8 @@ def pair_flags(
     """For each pair start i: (is a scene cut, is a held frame), decided as the filter decides:
     candidates from the scene detector's cheap metric (above half the threshold) confirmed by
     ``confirm(i)`` (the network's evidence; without it, the cheap metric above the threshold
-    decides), and jumps in scale (:func:`vsrife.scene.zoom_cut`); held frames by the mean absolute luma difference on the detector's small luma copy."""
+    decides), and jumps in scale (:func:`vsrife.scene.jump_evidence`); held frames by the mean
+    absolute luma difference on the detector's small luma copy."""
     small = luma_small(clip, METRIC_WIDTH, MIN_SIZE)
     cache: dict[int, np.ndarray] = {}
 
@@ -134,7 +135,7 @@ def pair_flags(
         score = pair_metric(a, b)
         if held[i]:
             cut[i] = False
-        elif score > ZOOM_GATE and zoom_cut(zoom_evidence(a, b)):  # a jump in scale, as the filter cuts it
+        elif zoom_cut(jump_evidence(a, b, score)):  # a jump in scale, as the filter cuts it
             cut[i] = True
         elif confirm is None:
             cut[i] = score > sc_threshold
