@@ -454,3 +454,20 @@ def test_a_cut_to_a_close_up_is_no_training_triplet() -> None:
     cut, held = triplets.pair_flags(clip, range(4), 0.012, 0.004)
     assert cut == {0: False, 1: False, 2: True, 3: False}
     assert held == {0: True, 1: True, 2: False, 3: True}
+
+
+def test_a_cut_between_two_views_of_one_texture_is_no_training_triplet() -> None:
+    # the network explains a brick wall cut to another part of it block by block (its evidence
+    # says so: ``confirm`` below), the filter still cuts it as a break in the picture's motion,
+    # measured against the pairs beside it even where only the cut pair is asked about
+    from vsrife.synthetic import Camera, PhotoLibrary, Shot, clip_from_frames, render
+
+    library = PhotoLibrary()
+    first, second = Shot(Camera("brick", 180, 130, 1.0, vx=12.8), 4), Shot(Camera("brick", 300, 370, 1.0, vx=12.8), 3)
+    frames = [render(s, float(k), 320, 192, library) for s in (first, second) for k in range(s.frames)]
+    clip = clip_from_frames(frames)
+    explained = lambda i: False  # noqa: E731
+    cut, held = triplets.pair_flags(clip, range(6), 0.012, 0.004, explained)
+    assert cut == {0: False, 1: False, 2: False, 3: True, 4: False, 5: False}
+    assert not any(held.values())
+    assert triplets.pair_flags(clip, [3], 0.012, 0.004, explained)[0] == {3: True}

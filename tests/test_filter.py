@@ -345,6 +345,42 @@ def test_each_source_frame_is_converted_to_the_work_format_once(
     assert set(made) == set(range(24)) and len(made) <= 28, sorted(made)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 8])
+def test_each_pair_is_measured_once_for_its_scene_decision(
+    threads: int, v425_random: dict, core: vs.Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pair's decision reads its own metrics and those of the pairs beside it (the break test,
+    :func:`vsrife.scene.motion_break`): three requests of each metric frame, measured once, from
+    VapourSynth's cache (a frame evicted early, as the suite's memory bound can make it, is measured
+    again: a few at most)."""
+    from vsrife import filter as rife_filter
+    from vsrife import scene
+
+    made: list[int] = []
+    real = scene.jump_evidence
+
+    def counted(a: np.ndarray, b: np.ndarray, score: float) -> tuple[float, float, float]:
+        made.append(1)
+        return real(a, b, score)
+
+    monkeypatch.setattr(scene, "jump_evidence", counted)
+    core.num_threads = threads
+    from vsrife.synthetic import clip_from_frames, photo, window
+
+    # a different photograph every frame: every pair is flagged and searched in scale, and none
+    # is explained by a motion of the whole picture, so every decision reads the pairs beside it
+    images = [photo(name) for name in ("astronaut", "coffee", "brick", "camera")]
+    src = clip_from_frames([window(images[k % 4], 10 * k, 20, 96, 64) for k in range(24)])
+    checked: list[int] = []
+    real_break = rife_filter.motion_break
+    monkeypatch.setattr(rife_filter, "motion_break", lambda *a: checked.append(1) or real_break(*a))
+    out = vsrife.RIFE(src, 2, model=v425_random, sc=True)
+    for _ in out.frames(prefetch=threads):
+        pass
+    assert len(checked) >= src.num_frames - 1
+    assert src.num_frames - 1 <= len(made) <= src.num_frames + 3, len(made)
+
+
 def test_precision_rules() -> None:
     from vsrife import registry
     from vsrife.backends import resolve_precision

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import vapoursynth as vs
@@ -277,3 +279,74 @@ def test_a_close_up_over_a_smooth_sky_while_panning_is_a_jump(library) -> None:
     assert pair_metric(a, b) > ZOOM_GATE
     ev = zoom_evidence(a, b)
     assert zoom_cut(ev), ev
+
+
+def _nears(frames: list[np.ndarray]) -> list[float]:
+    """``near`` of :func:`vsrife.scene.zoom_evidence` for each pair, as the filter measures it."""
+    from vsrife.scene import jump_evidence, pair_metric
+
+    return [jump_evidence(a, b, pair_metric(a, b))[2] for a, b in itertools.pairwise(frames)]
+
+
+def _breaks(frames: list[np.ndarray]) -> list[bool]:
+    """:func:`vsrife.scene.motion_break` of each pair of ``frames`` among the pairs beside it, for
+    the pairs the first stage flags (as the filter decides)."""
+    from vsrife.scene import CANDIDATE, DEFAULT_THRESHOLD, motion_break, pair_metric
+
+    nears = _nears(frames)
+    flagged = [pair_metric(a, b) > DEFAULT_THRESHOLD * CANDIDATE for a, b in itertools.pairwise(frames)]
+    beside = [[nears[j] for j in (i - 1, i + 1) if 0 <= j < len(nears)] for i in range(len(nears))]
+    return [f and motion_break(v, b) for f, v, b in zip(flagged, nears, beside, strict=True)]
+
+
+@pytest.mark.parametrize(
+    ("image", "start", "far"),
+    [
+        ("brick", (180, 130), (300, 370)),  # the evaluation's misses until 2026-12-07: the wall seen twice
+        ("brick", (330, 380), (170, 120)),
+        ("gravel", (170, 140), (320, 360)),
+    ],
+)
+def test_a_cut_between_two_views_of_one_texture_is_a_break_in_motion(
+    library, image: str, start: tuple[float, float], far: tuple[float, float]
+) -> None:
+    # both views pan at 4 % of the width per frame; every block of one looks like some block of
+    # the other (the network explained such cuts), but no motion of the whole picture does
+    from vsrife.synthetic import Camera, Shot, render
+
+    def frames(x: float, y: float, n: int) -> list[np.ndarray]:
+        shot = Shot(Camera(image, x, y, 1.0, vx=12.8), n)
+        return [_luma(render(shot, float(k), 320, 192, library)) for k in range(n)]
+
+    clip = frames(*start, 4) + frames(*far, 3)
+    assert _breaks(clip) == [False, False, False, True, False, False], _nears(clip)
+
+
+def test_motion_and_one_frame_events_are_no_break(library) -> None:
+    from vsrife.synthetic import Camera, Shot, Sprite, render
+
+    def frames(shot: Shot) -> list[np.ndarray]:
+        return [_luma(render(shot, float(k), 320, 192, library)) for k in range(shot.frames)]
+
+    pan = Shot(Camera("brick", 180, 130, 1.0, vx=25.6), 6)  # 8 % of the width per frame
+    assert not any(_breaks(frames(pan)))
+    # a large object crossing fast (10 % of the width per frame) over a still background
+    thing = Sprite("astronaut", 260, 200, 110, 90, -120, 96, 32, 0)
+    crossing = frames(Shot(Camera("camera", 260, 220, 1.0), 7, sprite=thing))
+    assert min(_nears(crossing)) < 0.75 and not any(_breaks(crossing))
+    # one frame of another picture (a glitch, a one-frame shot): two pairs side by side that no
+    # motion explains, neither of them a break (the network's tests judge them)
+    insert = frames(Shot(Camera("brick", 180, 130, 1.0, vx=12.8), 6))
+    insert[3] = _view(library, "gravel", 200, 150, 1.0)
+    assert max(_nears(insert)[2:4]) < 0.3 and not any(_breaks(insert))
+
+
+def test_a_break_needs_a_pair_beside_it_and_something_to_correlate() -> None:
+    from vsrife.scene import BREAK_NEAR, motion_break
+
+    assert motion_break(0.2, [0.99]) and motion_break(0.2, [0.99, 0.95])
+    assert not motion_break(0.2, [])  # a clip of two frames: nothing to compare with
+    assert not motion_break(0.2, [0.99, 0.5])  # one frame between two hard-to-explain pairs
+    assert not motion_break(BREAK_NEAR + 0.01, [1.0, 1.0])  # most of the picture explained
+    assert not motion_break(-1.0, [1.0, 1.0])  # flat pictures: nothing measured
+    assert not motion_break(0.2, [-1.0, 1.0])  # a flat neighbour explains nothing

@@ -26,7 +26,17 @@ from .engine import Engine, cache_entries, memory_problem, padded_size, pairs_in
 from .errors import ModelError
 from .formats import WorkFormat, interpolated_props, uncached, warn_if_interlaced
 from .loader import Model
-from .scene import DEFAULT_THRESHOLD, HELD_THRESHOLD, SCORE_PROP, ZOOM_PROP, CutRule, pair_differences, zoom_cut
+from .scene import (
+    BREAK_NEAR,
+    DEFAULT_THRESHOLD,
+    HELD_THRESHOLD,
+    SCORE_PROP,
+    ZOOM_PROP,
+    CutRule,
+    motion_break,
+    pair_differences,
+    zoom_cut,
+)
 from .timing import Plan, TimingError, make_plan, prop_fraction
 from .validate import Options, error
 
@@ -362,10 +372,34 @@ def _decisions(
 
     confirmed = staged.std.ModifyFrame([staged, wsrc, wnext], _frame_errors(confirm))
 
-    def route(n: int, f: vs.VideoFrame) -> vs.VideoNode:
-        return confirmed if f.props["RifeSceneCandidate"] else staged
+    def check_break(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+        # the pairs beside n that exist: n - 1 from frame 1 on, n + 1 up to the last pair
+        beside = [g for g, there in ((f[1], n > 0), (f[2], n + 1 < last)) if there]
+        out = f[0].copy()
+        if motion_break(_near(f[0]), [_near(g) for g in beside]):
+            out.props.update(RifeSceneCut=1, RifeSceneCandidate=0)
+        return out
 
-    return staged.std.FrameEval(_frame_errors(route), prop_src=staged, clip_src=[staged, confirmed])
+    # a candidate that no motion of the whole picture explains may be a break in the picture's
+    # motion, told by the pairs beside it without a network run; only such pairs read them
+    checked = staged.std.ModifyFrame([staged, _later(scores, 1), following(scores)], _frame_errors(check_break))
+
+    def after_check(n: int, f: vs.VideoFrame) -> vs.VideoNode:
+        return checked if f.props["RifeSceneCut"] else confirmed
+
+    unexplained = staged.std.FrameEval(_frame_errors(after_check), prop_src=checked, clip_src=[checked, confirmed])
+
+    def route(n: int, f: vs.VideoFrame) -> vs.VideoNode:
+        if not f.props["RifeSceneCandidate"]:
+            return staged
+        return unexplained if _near(f) <= BREAK_NEAR else confirmed
+
+    return staged.std.FrameEval(_frame_errors(route), prop_src=staged, clip_src=[staged, confirmed, unexplained])
+
+
+def _near(f: vs.VideoFrame) -> float:
+    """How well one motion of the whole picture explains a pair (``near`` of its ``RifeSceneZoom``)."""
+    return float(f.props[ZOOM_PROP][2])
 
 
 _SCENE_KEYS = ("RifeSceneDiff", "RifeSceneEvidence", ZOOM_PROP)

@@ -23,7 +23,7 @@ import vapoursynth as vs
 from torch import Tensor
 
 from ..formats import WorkFormat
-from ..scene import CANDIDATE, METRIC_WIDTH, MIN_SIZE, jump_evidence, luma_small, pair_metric, zoom_cut
+from ..scene import CANDIDATE, METRIC_WIDTH, MIN_SIZE, jump_evidence, luma_small, motion_break, pair_metric, zoom_cut
 
 MIN_SIDE = 32
 """A shrunk copy for training must keep at least this many pixels in each dimension."""
@@ -118,24 +118,39 @@ def pair_flags(
     """For each pair start i: (is a scene cut, is a held frame), decided as the filter decides:
     candidates from the scene detector's cheap metric (above half the threshold) confirmed by
     ``confirm(i)`` (the network's evidence; without it, the cheap metric above the threshold
-    decides), and jumps in scale (:func:`vsrife.scene.jump_evidence`); held frames by the mean
+    decides), jumps in scale (:func:`vsrife.scene.jump_evidence`) and breaks in the picture's motion
+    (:func:`vsrife.scene.motion_break`, which also reads the pairs beside); held frames by the mean
     absolute luma difference on the detector's small luma copy."""
     small = luma_small(clip, METRIC_WIDTH, MIN_SIZE)
+    last = clip.num_frames - 1
     cache: dict[int, np.ndarray] = {}
+    measured: dict[int, tuple[float, tuple[float, float, float]]] = {}
 
     def luma(i: int) -> np.ndarray:
         if i not in cache:
             cache[i] = np.asarray(small.get_frame(i)[0], dtype=np.float32).copy()
         return cache[i]
 
+    def measure(i: int) -> tuple[float, tuple[float, float, float]]:
+        """The first-stage score of pair i and its evidence in scale, as the filter measures them."""
+        if i not in measured:
+            a, b = luma(i), luma(i + 1)
+            score = pair_metric(a, b)
+            measured[i] = (score, jump_evidence(a, b, score))
+        return measured[i]
+
+    def broken(i: int, score: float, near: float) -> bool:
+        nears = [measure(j)[1][2] for j in (i - 1, i + 1) if 0 <= j < last]
+        return score > sc_threshold * CANDIDATE and motion_break(near, nears)
+
     cut, held = {}, {}
     for i in pairs:
         a, b = luma(i), luma(i + 1)
         held[i] = float(np.mean(np.abs(a - b))) < held_threshold
-        score = pair_metric(a, b)
+        score, evidence = measure(i)
         if held[i]:
             cut[i] = False
-        elif zoom_cut(jump_evidence(a, b, score)):  # a jump in scale, as the filter cuts it
+        elif zoom_cut(evidence) or broken(i, score, evidence[2]):  # no network needed, as the filter cuts them
             cut[i] = True
         elif confirm is None:
             cut[i] = score > sc_threshold
