@@ -7,6 +7,7 @@ against a pinned sha256; they are read as zip files and never installed.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import zipfile
@@ -367,3 +368,33 @@ def interruptible(argv: list[str]) -> list[str]:
     the workers' dispositions and masks, logged after every test in three later runs, never
     changed, so the cause is not known: this rules out the inherited kind."""
     return [sys.executable, "-c", _DEFAULT_SIGNALS, *argv]
+
+
+def small_luma(rgb: np.ndarray) -> np.ndarray:
+    """Luma of a 3 x H x W frame shrunk to the scene metric's width, as the filter measures it."""
+    from vsrife.scene import METRIC_WIDTH, MIN_SIZE, luma_small
+    from vsrife.synthetic import clip_from_frames
+
+    small = luma_small(clip_from_frames([rgb]), METRIC_WIDTH, MIN_SIZE)
+    return np.asarray(small.get_frame(0)[0]).copy()
+
+
+def pair_nears(frames: list[np.ndarray]) -> list[float]:
+    """``near`` of :func:`vsrife.scene.zoom_evidence` for each pair of small lumas, as the filter
+    measures it."""
+    from vsrife.scene import jump_evidence, pair_metric
+
+    return [jump_evidence(a, b, pair_metric(a, b))[2] for a, b in itertools.pairwise(frames)]
+
+
+def pair_breaks(frames: list[np.ndarray]) -> list[bool]:
+    """:func:`vsrife.scene.motion_break` of each pair of small lumas among the pairs beside it, for
+    the pairs the first stage flags (as the filter decides)."""
+    from vsrife.scene import CANDIDATE, DEFAULT_THRESHOLD, change, motion_break, pair_metric
+
+    pairs = list(itertools.pairwise(frames))
+    nears = pair_nears(frames)
+    changes = [change(a, b) for a, b in pairs]
+    flagged = [pair_metric(a, b) > DEFAULT_THRESHOLD * CANDIDATE for a, b in pairs]
+    beside = [[(nears[j], changes[j]) for j in (i - 1, i + 1) if 0 <= j < len(nears)] for i in range(len(nears))]
+    return [f and motion_break(v, b) for f, v, b in zip(flagged, nears, beside, strict=True)]

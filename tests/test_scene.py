@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 import vapoursynth as vs
@@ -11,6 +9,10 @@ import vapoursynth as vs
 from vsrife import registry
 from vsrife.scene import DEFAULT_THRESHOLD, SCORE_PROP, pair_differences, scene_changes
 from vsrife.synthetic import clip_from_frames, photo, window
+
+from helpers import pair_breaks as _breaks
+from helpers import pair_nears as _nears
+from helpers import small_luma as _luma
 
 pytestmark = pytest.mark.graph
 
@@ -172,14 +174,6 @@ def test_the_cut_rule_reads_the_evidence_by_name() -> None:
 # ------------------------------------------------------------------------------ jumps to a close-up
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    """Luma of a 3 x H x W frame shrunk to the metric's width, as the filter measures it."""
-    from vsrife.scene import METRIC_WIDTH, MIN_SIZE, luma_small
-
-    small = luma_small(clip_from_frames([rgb]), METRIC_WIDTH, MIN_SIZE)
-    return np.asarray(small.get_frame(0)[0]).copy()
-
-
 @pytest.fixture(scope="module")
 def library():
     from vsrife.synthetic import PhotoLibrary
@@ -281,24 +275,6 @@ def test_a_close_up_over_a_smooth_sky_while_panning_is_a_jump(library) -> None:
     assert zoom_cut(ev), ev
 
 
-def _nears(frames: list[np.ndarray]) -> list[float]:
-    """``near`` of :func:`vsrife.scene.zoom_evidence` for each pair, as the filter measures it."""
-    from vsrife.scene import jump_evidence, pair_metric
-
-    return [jump_evidence(a, b, pair_metric(a, b))[2] for a, b in itertools.pairwise(frames)]
-
-
-def _breaks(frames: list[np.ndarray]) -> list[bool]:
-    """:func:`vsrife.scene.motion_break` of each pair of ``frames`` among the pairs beside it, for
-    the pairs the first stage flags (as the filter decides)."""
-    from vsrife.scene import CANDIDATE, DEFAULT_THRESHOLD, motion_break, pair_metric
-
-    nears = _nears(frames)
-    flagged = [pair_metric(a, b) > DEFAULT_THRESHOLD * CANDIDATE for a, b in itertools.pairwise(frames)]
-    beside = [[nears[j] for j in (i - 1, i + 1) if 0 <= j < len(nears)] for i in range(len(nears))]
-    return [f and motion_break(v, b) for f, v, b in zip(flagged, nears, beside, strict=True)]
-
-
 @pytest.mark.parametrize(
     ("image", "start", "far"),
     [
@@ -341,12 +317,16 @@ def test_motion_and_one_frame_events_are_no_break(library) -> None:
     assert max(_nears(insert)[2:4]) < 0.3 and not any(_breaks(insert))
 
 
-def test_a_break_needs_a_pair_beside_it_and_something_to_correlate() -> None:
-    from vsrife.scene import BREAK_NEAR, motion_break
+def test_a_break_needs_a_moving_pair_beside_it_and_something_to_correlate() -> None:
+    from vsrife.scene import BREAK_NEAR, HELD_THRESHOLD, motion_break
 
-    assert motion_break(0.2, [0.99]) and motion_break(0.2, [0.99, 0.95])
+    moving = 10 * HELD_THRESHOLD
+    assert motion_break(0.2, [(0.99, moving)]) and motion_break(0.2, [(0.99, moving), (0.95, moving)])
     assert not motion_break(0.2, [])  # a clip of two frames: nothing to compare with
-    assert not motion_break(0.2, [0.99, 0.5])  # one frame between two hard-to-explain pairs
-    assert not motion_break(BREAK_NEAR + 0.01, [1.0, 1.0])  # most of the picture explained
-    assert not motion_break(-1.0, [1.0, 1.0])  # flat pictures: nothing measured
-    assert not motion_break(0.2, [-1.0, 1.0])  # a flat neighbour explains nothing
+    assert not motion_break(0.2, [(0.99, moving), (0.5, moving)])  # one frame between two hard pairs
+    assert not motion_break(BREAK_NEAR + 0.01, [(1.0, moving)] * 2)  # most of the picture explained
+    assert not motion_break(-1.0, [(1.0, moving)] * 2)  # flat pictures: nothing measured
+    assert not motion_break(0.2, [(-1.0, moving), (1.0, moving)])  # a flat neighbour explains nothing
+    # repeats beside it (a still, or animation on 2s) say nothing of the motion
+    assert not motion_break(0.2, [(1.0, HELD_THRESHOLD / 2)] * 2)
+    assert motion_break(0.2, [(1.0, HELD_THRESHOLD / 2), (0.99, moving)])

@@ -28,6 +28,7 @@ from .formats import WorkFormat, interpolated_props, uncached, warn_if_interlace
 from .loader import Model
 from .scene import (
     BREAK_NEAR,
+    CHANGE_PROP,
     DEFAULT_THRESHOLD,
     HELD_THRESHOLD,
     SCORE_PROP,
@@ -376,7 +377,7 @@ def _decisions(
         # the pairs beside n that exist: n - 1 from frame 1 on, n + 1 up to the last pair
         beside = [g for g, there in ((f[1], n > 0), (f[2], n + 1 < last)) if there]
         out = f[0].copy()
-        if motion_break(_near(f[0]), [_near(g) for g in beside]):
+        if motion_break(_near(f[0]), [(_near(g), float(g.props[CHANGE_PROP])) for g in beside]):
             out.props.update(RifeSceneCut=1, RifeSceneCandidate=0)
         return out
 

@@ -33,8 +33,8 @@ the first stage alone).
    pair far better than the scales of motion is a cut (:func:`zoom_cut`).
 4. A break in the picture's motion (:func:`motion_break`, candidates of stage 1, no network): the
    best motion of the whole picture (the scale test's ``near``) explains the pair far worse than
-   it explains the pairs before and after it. Two views of one texture are explained block by
-   block (stage 2 calls them explained) but not as a whole.
+   it explains the pairs before and after it that move (repeats say nothing). Two views of one
+   texture are explained block by block (stage 2 calls them explained) but not as a whole.
 
 Cheap metrics cannot tell fast motion from a cut: on ``scripts/scene_eval.py``'s shots (pans up to
 10 % of the width per frame, objects entering fast, zooms, rotations, motion blur, 10-15 fps
@@ -69,6 +69,7 @@ SCORE_PROP = "RifeSceneDiff"
 """The prop :func:`pair_differences` stores the metric in."""
 
 ZOOM_PROP = "RifeSceneZoom"
+CHANGE_PROP = "RifeSceneChange"
 """The prop :func:`pair_differences` stores :func:`zoom_evidence` in."""
 
 DEFAULT_THRESHOLD = 0.012
@@ -278,7 +279,9 @@ class CutRule:
 def pair_differences(clip: vs.VideoNode, zoom: bool = False) -> vs.VideoNode:
     """A clip whose frame n carries ``RifeSceneDiff`` = the scene metric between frames n and
     n+1 (0 for the last frame), and with ``zoom`` also ``RifeSceneZoom`` = :func:`zoom_evidence`
-    through :func:`jump_evidence` (:data:`NO_JUMP` for the last frame). Its frames are small GRAYS luma copies; only the props matter."""
+    through :func:`jump_evidence` (:data:`NO_JUMP` for the last frame) and ``RifeSceneChange`` =
+    :func:`change` (0 for the last frame). Its frames are small GRAYS luma copies; only the props
+    matter."""
     small = luma_small(clip, METRIC_WIDTH, MIN_SIZE)
     last = clip.num_frames - 1
     following = small[1:] + small[-1] if clip.num_frames > 1 else small
@@ -289,6 +292,7 @@ def pair_differences(clip: vs.VideoNode, zoom: bool = False) -> vs.VideoNode:
         out.props[SCORE_PROP] = pair_metric(a, b) if n < last else 0.0
         if zoom:
             out.props[ZOOM_PROP] = list(jump_evidence(a, b, out.props[SCORE_PROP]) if n < last else NO_JUMP)
+            out.props[CHANGE_PROP] = change(a, b) if n < last else 0.0
         return out
 
     return small.std.ModifyFrame([small, following], measure)
@@ -474,7 +478,7 @@ that comes near :data:`BREAK_RATIO` correlates 0.36-0.87."""
 
 BREAK_RATIO = 4.3
 """A pair is a break when it leaves this many times more of the picture unexplained (``1 - near``)
-than either pair beside it. Measured 2026-12-07 with ``scripts/scene_eval.py``'s catalogue on every
+than either pair beside it that moves. Measured 2026-12-07 with ``scripts/scene_eval.py``'s catalogue on every
 pair of seeds 1-20 (60 texture cuts, 10,221 motion pairs), of the eight real clips at full and half
 rate (3,428) and of seeds 1-12 with Gaussian noise of 4 or 8 / 255 (36 texture cuts, 6,151
 motion): the texture cuts score 6.3-66, motion that the first stage flags at most 2.86 (a hand
@@ -482,21 +486,31 @@ sweeping into view over the swaying tree, at half rate), then 2.53 (an object cr
 the line sits midway on a log scale. No motion pair is a break even without the first stage's
 flag (handheld shake after a still reaches 6 with ``near`` 0.97). A one-frame event (a flash, a
 glitch, an object through the frame) makes two such pairs side by side, neither of them a break;
-a cut into a shot of one frame is left to the other tests."""
+a cut into a shot of one frame, or between two still views, is left to the other tests."""
 
 
-def motion_break(near: float, neighbours: Sequence[float]) -> bool:
+def change(a: np.ndarray, b: np.ndarray) -> float:
+    """The mean absolute difference of two luma planes (the held-frame measure, compared with
+    :data:`HELD_THRESHOLD`)."""
+    return float(np.mean(np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32))))
+
+
+def motion_break(near: float, neighbours: Sequence[tuple[float, float]]) -> bool:
     """Whether a pair whose ``near`` (:func:`zoom_evidence`: the best correlation of the picture
-    under one motion) is this, between pairs whose ``near`` are ``neighbours`` (the pairs before and
-    after it that exist), is a cut. Within a shot the picture moves as one, or as nearly the same
-    mix of motions from pair to pair. A cut between two views of one texture (a brick wall seen
-    twice: every block of one looks like some block of the other) the network explains block by
-    block, but no motion of the picture as a whole, while the pairs before and after it are
-    explained (:data:`BREAK_NEAR`, :data:`BREAK_RATIO`). A pair with nothing to correlate (``near``
-    -1: flat pictures) is no break, and a neighbour with nothing to correlate explains nothing."""
-    if not neighbours or not 0 <= near <= BREAK_NEAR:
+    under one motion) is this is a cut, given ``(near, change)`` of the pairs before and after it
+    that exist (``change``: :func:`change`). Within a shot the picture moves as one, or as nearly
+    the same mix of motions from pair to pair. A cut between two views of one texture (a brick
+    wall seen twice: every block of one looks like some block of the other) the network explains
+    block by block, but no motion of the picture as a whole, while the pairs before and after it
+    are explained (:data:`BREAK_NEAR`, :data:`BREAK_RATIO`). Only a neighbour that moves tells: a
+    repeat (``change`` under :data:`HELD_THRESHOLD`: a still, or animation drawn on 2s, where
+    every drawing's pair sits between two repeats) says nothing of the motion, and a fast object
+    drawn on 2s would otherwise be cut. A pair with nothing to correlate (``near`` -1: flat
+    pictures) is no break, and a neighbour with nothing to correlate explains nothing."""
+    moving = [float(v) for v, moved in neighbours if moved >= HELD_THRESHOLD]
+    if not moving or not 0 <= near <= BREAK_NEAR:
         return False
-    return _unexplained(near) >= BREAK_RATIO * max(_unexplained(float(v)) for v in neighbours)
+    return _unexplained(near) >= BREAK_RATIO * max(_unexplained(v) for v in moving)
 
 
 # --------------------------------------------------------------------------------------------- held frames

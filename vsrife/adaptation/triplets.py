@@ -23,7 +23,17 @@ import vapoursynth as vs
 from torch import Tensor
 
 from ..formats import WorkFormat
-from ..scene import CANDIDATE, METRIC_WIDTH, MIN_SIZE, jump_evidence, luma_small, motion_break, pair_metric, zoom_cut
+from ..scene import (
+    CANDIDATE,
+    METRIC_WIDTH,
+    MIN_SIZE,
+    change,
+    jump_evidence,
+    luma_small,
+    motion_break,
+    pair_metric,
+    zoom_cut,
+)
 
 MIN_SIDE = 32
 """A shrunk copy for training must keep at least this many pixels in each dimension."""
@@ -124,30 +134,32 @@ def pair_flags(
     small = luma_small(clip, METRIC_WIDTH, MIN_SIZE)
     last = clip.num_frames - 1
     cache: dict[int, np.ndarray] = {}
-    measured: dict[int, tuple[float, tuple[float, float, float]]] = {}
+    measured: dict[int, tuple[float, tuple[float, float, float], float]] = {}
 
     def luma(i: int) -> np.ndarray:
         if i not in cache:
             cache[i] = np.asarray(small.get_frame(i)[0], dtype=np.float32).copy()
         return cache[i]
 
-    def measure(i: int) -> tuple[float, tuple[float, float, float]]:
-        """The first-stage score of pair i and its evidence in scale, as the filter measures them."""
+    def measure(i: int) -> tuple[float, tuple[float, float, float], float]:
+        """The first-stage score of pair i, its evidence in scale and its change, as the filter
+        measures them."""
         if i not in measured:
             a, b = luma(i), luma(i + 1)
             score = pair_metric(a, b)
-            measured[i] = (score, jump_evidence(a, b, score))
+            measured[i] = (score, jump_evidence(a, b, score), change(a, b))
         return measured[i]
 
     def broken(i: int, score: float, near: float) -> bool:
-        nears = [measure(j)[1][2] for j in (i - 1, i + 1) if 0 <= j < last]
-        return score > sc_threshold * CANDIDATE and motion_break(near, nears)
+        if score <= sc_threshold * CANDIDATE:
+            return False
+        beside = [measure(j) for j in (i - 1, i + 1) if 0 <= j < last]
+        return motion_break(near, [(evidence[2], moved) for _, evidence, moved in beside])
 
     cut, held = {}, {}
     for i in pairs:
-        a, b = luma(i), luma(i + 1)
-        held[i] = float(np.mean(np.abs(a - b))) < held_threshold
-        score, evidence = measure(i)
+        score, evidence, moved = measure(i)
+        held[i] = moved < held_threshold
         if held[i]:
             cut[i] = False
         elif zoom_cut(evidence) or broken(i, score, evidence[2]):  # no network needed, as the filter cuts them
