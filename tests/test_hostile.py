@@ -157,10 +157,24 @@ def test_bad_clips(models: dict) -> None:
             vsrife.RIFE(clip, model=models["V46"])
 
 
-def test_a_frame_that_cannot_fit_in_memory_is_refused_up_front(models: dict) -> None:
-    huge = core.std.BlankClip(format=vs.RGBS, width=40_000, height=40_000, length=2)  # nothing is rendered
+@pytest.mark.parametrize("variable", [False, True], ids=["constant-rate", "variable-rate"])
+def test_a_frame_that_cannot_fit_in_memory_is_refused_up_front(models: dict, variable: bool) -> None:
+    # before any frame is read: frame 0's props (colour) or every frame's durations (variable rate)
+    # would render 19 GB frames first; on a busy 24 GB machine that read was killed for memory
+    requested: list[int] = []
+
+    def never(n: int) -> vs.VideoNode:
+        requested.append(n)
+        raise RuntimeError("a frame of the huge clip was rendered")
+
+    huge = core.std.BlankClip(format=vs.RGBS, width=40_000, height=40_000, length=4)
+    huge = huge.std.FrameEval(never)
+    if variable:
+        huge = huge[:2].std.AssumeFPS(fpsnum=24) + huge[2:].std.AssumeFPS(fpsnum=30)
+        assert huge.fps == 0
     with pytest.raises(vs.Error, match=r"^RIFE: clip: a 40000x40000 frame .* needs about .* GiB .*try scale=0.5"):
         vsrife.RIFE(huge, model=models["V46"])
+    assert requested == []
 
 
 @pytest.mark.parametrize(

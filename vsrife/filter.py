@@ -112,15 +112,18 @@ def RIFE(
     """
     # every parameter, by name, to the one validation layer (locals() holds nothing else yet)
     opts = validate.options(**locals())
-    resolved, plan = _prepare(opts)
+    resolved, name, target, plan = _prepare(opts)  # refuses a frame that cannot fit in memory first
     work = WorkFormat.of(plan.source)
-    engine = _engine(opts, resolved, plan, work)  # refuses a frame that cannot fit in memory
+    engine = _engine(opts, resolved, plan, name, target)
     warn_if_interlaced(plan.source)
     return _graph(opts, plan, engine, work)
 
 
-def _prepare(opts: Options) -> tuple[Model, Plan]:
-    """The model and the output's timing (both can fail on the user's input: ``RIFE:`` errors)."""
+def _prepare(opts: Options) -> tuple[Model, str, Target, Plan]:
+    """The model, the backend's name and the target it runs at, and the output's timing (each can
+    fail on the user's input: ``RIFE:`` errors). A frame that cannot fit in memory is refused
+    before any frame is read: reading frame 0 (colour props) or every frame (a variable-rate
+    clip's durations) of such a clip would take that memory first."""
     try:
         model = loader.resolve(opts.model, apart=not backends.torch_certain(opts.backend, opts.device))
     except ModelError as e:
@@ -132,6 +135,20 @@ def _prepare(opts: Options) -> tuple[Model, Plan]:
             f"model {spec.name!r} does not support it",
             "models that do: 4.0 to 4.20 (see `vsrife models list`)",
         )
+    try:
+        name = backends.choose(opts.backend, spec, opts.device)
+    except ValueError as e:
+        raise error("backend", str(e)) from None
+    try:
+        precision = backends.resolve_precision(opts.precision, spec, opts.device, name)
+    except ValueError as e:
+        raise error("precision", str(e)) from None
+    clip = opts.clip
+    ph, pw = padded_size(clip.height, clip.width, spec.pad_multiple(opts.scale))
+    target = Target(spec, opts.device, precision, clip.height, clip.width, (ph, pw), opts.scale, opts.ensemble)
+    problem = memory_problem(target)
+    if problem:
+        raise error("clip", problem)
     try:
         plan = make_plan(
             opts.clip,
@@ -146,27 +163,15 @@ def _prepare(opts: Options) -> tuple[Model, Plan]:
         text = str(e)
         arg, _, rest = text.partition(": ")
         raise (error(arg, rest) if arg in ("timecodes", "held_frames") else error(opts.rate.arg, text)) from None
-    return model, plan
+    return model, name, target, plan
 
 
-def _engine(opts: Options, model: Model, plan: Plan, work: WorkFormat) -> Engine:
+def _engine(opts: Options, model: Model, plan: Plan, name: str, target: Target) -> Engine:
     """The inference engine for this clip: backend, precision, padded size, bounded caches. A graph
     converted by an earlier run is served as it is (no checkpoint read, no PyTorch); otherwise the
     network is built from the checkpoint and handed to the backend."""
-    spec, clip = model.spec, plan.source
-    try:
-        name = backends.choose(opts.backend, spec, opts.device)
-    except ValueError as e:
-        raise error("backend", str(e)) from None
-    try:
-        precision = backends.resolve_precision(opts.precision, spec, opts.device, name)
-    except ValueError as e:
-        raise error("precision", str(e)) from None
-    ph, pw = padded_size(clip.height, clip.width, spec.pad_multiple(opts.scale))
-    target = Target(spec, opts.device, precision, clip.height, clip.width, (ph, pw), opts.scale, opts.ensemble)
-    problem = memory_problem(target)
-    if problem:
-        raise error("clip", problem)
+    spec = model.spec
+    ph, pw = target.padded
     backend = backends.cached(name, target, model.weights, model.source) or _built(opts, model, name, target)
     frame_bytes = 4 * ph * pw * (3 + spec.encoder_channels)
     entries = cache_entries(vs.core.num_threads, plan.steps, plan.results_per_pair)
@@ -176,7 +181,7 @@ def _engine(opts: Options, model: Model, plan: Plan, work: WorkFormat) -> Engine
         spec.name,
         backend.name,
         opts.device,
-        precision,
+        target.precision,
         pw,
         ph,
     )
