@@ -388,13 +388,15 @@ def pair_nears(frames: list[np.ndarray]) -> list[float]:
 
 
 def pair_breaks(frames: list[np.ndarray]) -> list[bool]:
-    """:func:`vsrife.scene.motion_break` of each pair of small lumas among the pairs beside it, for
-    the pairs the first stage flags (as the filter decides)."""
-    from vsrife.scene import CANDIDATE, DEFAULT_THRESHOLD, change, motion_break, pair_metric
+    """:func:`vsrife.scene.motion_break` of each pair of small lumas among the pairs beside it, as
+    the filter decides (every pair searched in scale, whatever the first stage's threshold; a pair
+    beside one that may be a break measured where the gate left it unsearched)."""
+    from vsrife.scene import change, jump_evidence, motion_break, pair_metric, picture_near
 
     pairs = list(itertools.pairwise(frames))
-    nears = pair_nears(frames)
+    scores = [pair_metric(a, b) for a, b in pairs]
+    evidence = [jump_evidence(a, b, s) for (a, b), s in zip(pairs, scores, strict=True)]
+    nears = [picture_near(a, b, s, e) for (a, b), s, e in zip(pairs, scores, evidence, strict=True)]
     changes = [change(a, b) for a, b in pairs]
-    flagged = [pair_metric(a, b) > DEFAULT_THRESHOLD * CANDIDATE for a, b in pairs]
-    beside = [[(nears[j], changes[j]) for j in (i - 1, i + 1) if 0 <= j < len(nears)] for i in range(len(nears))]
-    return [f and motion_break(v, b) for f, v, b in zip(flagged, nears, beside, strict=True)]
+    beside = [[(nears[j], changes[j]) for j in (i - 1, i + 1) if 0 <= j < len(pairs)] for i in range(len(pairs))]
+    return [motion_break(e[2], b) for e, b in zip(evidence, beside, strict=True)]

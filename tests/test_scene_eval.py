@@ -295,3 +295,25 @@ def test_a_fast_object_drawn_on_twos_is_no_break(ev, library: PhotoLibrary) -> N
     assert min(pair_nears(drawings)) < 0.5
     on_twos = [d for d in drawings for _ in (0, 1)]
     assert not any(pair_breaks(on_twos))
+
+
+@pytest.mark.unit
+def test_a_pair_beside_a_possible_break_is_measured_even_under_the_gate(ev, library: PhotoLibrary) -> None:
+    """A star field zooming out 12 % per frame: block matching explains every pair (one under the
+    scale test's gate, so unsearched), one motion of the whole picture does not (0.33-0.49).
+    Counted as explained, the unsearched pair made the shot's first pair, alone in a clip with one
+    neighbour, a break; it is now measured when a possible break needs it
+    (:func:`vsrife.scene.picture_near`)."""
+    from vsrife.scene import ZOOM_GATE, jump_evidence, pair_metric, picture_near
+
+    from helpers import pair_breaks, small_luma
+
+    (shot,) = [p for p in ev.build_shots(4, 320, 192, {"zoom"}, library) if "hubble" in p.label]
+    frames = [small_luma(render(shot.shot, float(k), 320, 192, library)) for k in range(shot.shot.frames)]
+    gated = [(a, b) for a, b in itertools.pairwise(frames) if pair_metric(a, b) <= ZOOM_GATE]
+    assert gated
+    for a, b in gated:
+        score = pair_metric(a, b)
+        assert jump_evidence(a, b, score)[2] == 1.0  # unsearched
+        assert picture_near(a, b, score, jump_evidence(a, b, score)) < 0.6
+    assert not any(pair_breaks(frames))

@@ -18,6 +18,7 @@ from fractions import Fraction
 from numbers import Real
 from typing import Any
 
+import numpy as np
 import vapoursynth as vs
 
 from . import backends, loader, validate
@@ -36,6 +37,7 @@ from .scene import (
     CutRule,
     motion_break,
     pair_differences,
+    picture_near,
     zoom_cut,
 )
 from .timing import Plan, TimingError, make_plan, prop_fraction
@@ -379,26 +381,37 @@ def _decisions(
     confirmed = staged.std.ModifyFrame([staged, wsrc, wnext], _frame_errors(confirm))
 
     def check_break(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
-        # the pairs beside n that exist: n - 1 from frame 1 on, n + 1 up to the last pair
-        beside = [g for g, there in ((f[1], n > 0), (f[2], n + 1 < last)) if there]
-        out = f[0].copy()
-        if motion_break(_near(f[0]), [(_near(g), float(g.props[CHANGE_PROP])) for g in beside]):
+        # f: the metric frames n - 1 .. n + 2, each also the small luma of its source frame; the
+        # pairs beside n that exist: n - 1 from frame 1 on, n + 1 up to the last pair
+        luma = [np.asarray(g[0]) for g in f]
+        beside = [(k, k + 1) for k, there in ((0, n > 0), (2, n + 1 < last)) if there]
+        nears = [
+            (picture_near(luma[i], luma[j], f[i].props[SCORE_PROP], f[i].props[ZOOM_PROP]), f[i].props[CHANGE_PROP])
+            for i, j in beside
+        ]
+        out = f[1].copy()
+        if motion_break(_near(f[1]), nears):
             out.props.update(RifeSceneCut=1, RifeSceneCandidate=0)
         return out
 
-    # a candidate that no motion of the whole picture explains may be a break in the picture's
-    # motion, told by the pairs beside it without a network run; only such pairs read them
-    checked = staged.std.ModifyFrame([staged, _later(scores, 1), following(scores)], _frame_errors(check_break))
+    # a pair that no motion of the whole picture explains may be a break in the picture's motion,
+    # told by the pairs beside it without a network run; only such pairs read them. Like the jump
+    # in scale, the break does not hang on the first stage's threshold: the picture-wide
+    # correlation does not fade with contrast (a dim brick wall's cut scores under the candidates)
+    around = [_later(scores, 1), staged, following(scores), following(following(scores))]
+    checked = staged.std.ModifyFrame(around, _frame_errors(check_break))
 
     def after_check(n: int, f: vs.VideoFrame) -> vs.VideoNode:
-        return checked if f.props["RifeSceneCut"] else confirmed
+        return confirmed if f.props["RifeSceneCandidate"] else checked
 
     unexplained = staged.std.FrameEval(_frame_errors(after_check), prop_src=checked, clip_src=[checked, confirmed])
 
     def route(n: int, f: vs.VideoFrame) -> vs.VideoNode:
-        if not f.props["RifeSceneCandidate"]:
+        if f.props["RifeSceneCut"] or n >= last:
             return staged
-        return unexplained if _near(f) <= BREAK_NEAR else confirmed
+        if 0 <= _near(f) <= BREAK_NEAR:
+            return unexplained
+        return confirmed if f.props["RifeSceneCandidate"] else staged
 
     return staged.std.FrameEval(_frame_errors(route), prop_src=staged, clip_src=[staged, confirmed, unexplained])
 

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from ..formats import WorkFormat
 from ..scene import (
+    BREAK_NEAR,
     CANDIDATE,
     METRIC_WIDTH,
     MIN_SIZE,
@@ -32,6 +33,7 @@ from ..scene import (
     luma_small,
     motion_break,
     pair_metric,
+    picture_near,
     zoom_cut,
 )
 
@@ -150,11 +152,12 @@ def pair_flags(
             measured[i] = (score, jump_evidence(a, b, score), change(a, b))
         return measured[i]
 
-    def broken(i: int, score: float, near: float) -> bool:
-        if score <= sc_threshold * CANDIDATE:
+    def broken(i: int, near: float) -> bool:
+        if not 0 <= near <= BREAK_NEAR:  # as the filter routes it: only such pairs read the pairs beside
             return False
-        beside = [measure(j) for j in (i - 1, i + 1) if 0 <= j < last]
-        return motion_break(near, [(evidence[2], moved) for _, evidence, moved in beside])
+        beside = [(j, *measure(j)) for j in (i - 1, i + 1) if 0 <= j < last]
+        nears = [(picture_near(luma(j), luma(j + 1), score, ev), moved) for j, score, ev, moved in beside]
+        return motion_break(near, nears)
 
     cut, held = {}, {}
     for i in pairs:
@@ -162,7 +165,7 @@ def pair_flags(
         held[i] = moved < held_threshold
         if held[i]:
             cut[i] = False
-        elif zoom_cut(evidence) or broken(i, score, evidence[2]):  # no network needed, as the filter cuts them
+        elif zoom_cut(evidence) or broken(i, evidence[2]):  # no network needed, as the filter cuts them
             cut[i] = True
         elif confirm is None:
             cut[i] = score > sc_threshold
