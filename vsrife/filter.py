@@ -36,6 +36,7 @@ from .scene import (
     ZOOM_PROP,
     CutRule,
     motion_break,
+    moves,
     pair_differences,
     picture_near,
     zoom_cut,
@@ -382,9 +383,12 @@ def _decisions(
 
     def check_break(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         # f: the metric frames n - 1 .. n + 2, each also the small luma of its source frame; the
-        # pairs beside n that exist: n - 1 from frame 1 on, n + 1 up to the last pair
+        # pairs beside n that exist (n - 1 from frame 1 on, n + 1 up to the last pair) and move (a
+        # repeat says nothing, and is not measured)
         luma = [np.asarray(g[0]) for g in f]
-        beside = [(k, k + 1) for k, there in ((0, n > 0), (2, n + 1 < last)) if there]
+        beside = [
+            (k, k + 1) for k, there in ((0, n > 0), (2, n + 1 < last)) if there and moves(f[k].props[CHANGE_PROP])
+        ]
         nears = [
             (picture_near(luma[i], luma[j], f[i].props[SCORE_PROP], f[i].props[ZOOM_PROP]), f[i].props[CHANGE_PROP])
             for i, j in beside

@@ -69,8 +69,11 @@ SCORE_PROP = "RifeSceneDiff"
 """The prop :func:`pair_differences` stores the metric in."""
 
 ZOOM_PROP = "RifeSceneZoom"
-CHANGE_PROP = "RifeSceneChange"
 """The prop :func:`pair_differences` stores :func:`zoom_evidence` in."""
+
+CHANGE_PROP = "RifeSceneChange"
+"""The prop :func:`pair_differences` stores :func:`change` in (the filter's decisions read it; it is
+not copied to the output)."""
 
 DEFAULT_THRESHOLD = 0.012
 """Motion-compensated luma difference (mean excess per pixel, 0..1, see above) of the first stage.
@@ -506,6 +509,11 @@ def change(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32))))
 
 
+def moves(change: float) -> bool:
+    """Whether a pair whose :func:`change` is this is more than a repeat (:data:`HELD_THRESHOLD`)."""
+    return change >= HELD_THRESHOLD
+
+
 def motion_break(near: float, neighbours: Sequence[tuple[float, float]]) -> bool:
     """Whether a pair whose ``near`` (:func:`zoom_evidence`: the best correlation of the picture
     under one motion) is this is a cut, given ``(near, change)`` of the pairs before and after it
@@ -518,7 +526,7 @@ def motion_break(near: float, neighbours: Sequence[tuple[float, float]]) -> bool
     every drawing's pair sits between two repeats) says nothing of the motion, and a fast object
     drawn on 2s would otherwise be cut. A pair with nothing to correlate (``near`` -1: flat
     pictures) is no break, and a neighbour with nothing to correlate explains nothing."""
-    moving = [float(v) for v, moved in neighbours if moved >= HELD_THRESHOLD]
+    moving = [float(v) for v, moved in neighbours if moves(moved)]
     if not moving or not 0 <= near <= BREAK_NEAR:
         return False
     return _unexplained(near) >= BREAK_RATIO * max(_unexplained(v) for v in moving)

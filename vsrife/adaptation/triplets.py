@@ -32,6 +32,7 @@ from ..scene import (
     jump_evidence,
     luma_small,
     motion_break,
+    moves,
     pair_metric,
     picture_near,
     zoom_cut,
@@ -155,8 +156,11 @@ def pair_flags(
     def broken(i: int, near: float) -> bool:
         if not 0 <= near <= BREAK_NEAR:  # as the filter routes it: only such pairs read the pairs beside
             return False
+        # the pairs beside that exist and move (a repeat says nothing, and is not measured)
         beside = [(j, *measure(j)) for j in (i - 1, i + 1) if 0 <= j < last]
-        nears = [(picture_near(luma(j), luma(j + 1), score, ev), moved) for j, score, ev, moved in beside]
+        nears = [
+            (picture_near(luma(j), luma(j + 1), score, ev), moved) for j, score, ev, moved in beside if moves(moved)
+        ]
         return motion_break(near, nears)
 
     cut, held = {}, {}
