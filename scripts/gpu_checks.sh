@@ -15,3 +15,6 @@ timeout 300 "$py" -m pytest -p no:cacheprovider -o addopts="" -n 0 -m gpu tests/
 timeout 240 "$py" scripts/bench.py --device cuda --size 1920x1080 --size 3840x2160 --runs 8 --vspipe-rounds 0 \
     --json "$out/bench.json" 2>&1 | grep -v -i warn | tee "$out/bench.log"
 timeout 150 "$py" scripts/precision_eval.py --device cuda 2>&1 | grep -v -i warn | tee "$out/precision.log"
+# starting each pair's work ahead (the CUDA default; measured slower on 2 CPU cores): off and on, taking turns
+timeout 240 "$py" scripts/pipeline_ab.py --device cuda --size 1920x1080 --frames 48 --rounds 3 2>&1 \
+    | grep -v -i warn | tee "$out/pipeline.log"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future
 from fractions import Fraction
 
 import numpy as np
@@ -173,6 +174,36 @@ class TestComputeCache:
         release.set()
         th.join()
 
+    def test_started_entries_are_shared_and_computed_elsewhere(self) -> None:
+        cache = ComputeCache(8)
+        inner: Future = Future()
+        produced = []
+        fut = cache.start("k", lambda: produced.append(1) or inner)
+        assert cache.start("k", lambda: produced.append(2) or Future()) is fut and produced == [1]
+        assert not fut.done() and cache.computed == 0
+        got = []
+        waiter = threading.Thread(target=lambda: got.append(cache.get("k", lambda: -1)))
+        waiter.start()
+        inner.set_result(np.zeros(10, np.float32))  # finished by another thread: the entry's value
+        waiter.join(5)
+        assert got[0] is fut.result() and cache.computed == 1 and cache.bytes == 40
+
+    def test_a_started_entry_that_fails_is_not_kept(self) -> None:
+        cache = ComputeCache(8)
+        inner: Future = Future()
+        fut = cache.start("k", lambda: inner)
+        inner.set_exception(RuntimeError("x"))
+        with pytest.raises(RuntimeError):
+            fut.result()
+        assert cache.get("k", lambda: 7) == 7  # computed again
+
+        def boom() -> Future:
+            raise ValueError("y")
+
+        with pytest.raises(ValueError):
+            cache.start("j", boom)
+        assert "j" not in cache._items
+
 
 class TestInferenceWorker:
     def test_calls_run_on_one_thread_in_order(self) -> None:
@@ -192,6 +223,19 @@ class TestInferenceWorker:
         assert sorted(results) == [i * i for i in range(8)]
         assert set(seen) == {"test-worker"}
         assert worker.call(lambda: worker.call(lambda: 3)) == 3  # a call from the worker itself runs inline
+
+    def test_submit_returns_at_once_and_queues_even_from_the_worker(self) -> None:
+        worker = InferenceWorker("test-submit")
+        order: list[str] = []
+
+        def first() -> bool:
+            inner = worker.submit(order.append, "second")  # queued behind this call, not run inline
+            order.append("first")
+            return inner.done()
+
+        assert worker.submit(first).result(5) is False
+        worker.call(lambda: None)
+        assert order == ["first", "second"]
 
     def test_errors_reach_the_caller_and_the_worker_goes_on(self) -> None:
         worker = InferenceWorker("test-errors")
@@ -294,3 +338,104 @@ def test_heap_trimmer_finds_malloc_trim_on_linux_and_can_be_disabled(monkeypatch
         fn()  # returns the pages; must not crash
     monkeypatch.setenv("VSRIFE_HEAP_TRIM", "0")
     assert _malloc_trim() is None
+
+
+class _GatedBackend:
+    """A backend whose network call waits for a gate (the inference thread busy with a pair), and
+    which records its calls."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+        self.gate = threading.Event()
+        self.fail_encode = False
+
+    def host_tensor(self, planes: list) -> np.ndarray:
+        return np.stack(planes)[None].copy()
+
+    def upload(self, host: np.ndarray) -> np.ndarray:
+        return host
+
+    def download(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        return x[0].astype(dtype, copy=False)
+
+    def encode(self, img: np.ndarray) -> np.ndarray:
+        self.calls.append(("encode", float(img.mean())))
+        if self.fail_encode:
+            raise RuntimeError("encoder failed")
+        return img * 2
+
+    def interpolate(self, a: np.ndarray, b: np.ndarray, t: float, fa: object, fb: object) -> tuple:
+        self.calls.append(("run", float(a.mean()), float(b.mean()), t))
+        assert self.gate.wait(5)
+        return a * (1 - t) + b * t, np.zeros((1, 6), np.float32)
+
+
+def _gated_engine(arbitrary: bool = True) -> tuple:
+    import dataclasses
+
+    from vsrife import registry
+    from vsrife.backends import CPU, Target
+    from vsrife.engine import Engine
+
+    spec = registry.get_spec("4.25" if arbitrary else "hdv3")
+    assert spec.has_encoder is arbitrary and spec.arbitrary_timestep is arbitrary
+    target = Target(dataclasses.replace(spec), CPU, "fp32", 4, 4, (4, 4), 1.0, False)
+    backend = _GatedBackend()
+    frames = [[np.full((4, 4), float(i), np.float32)] * 3 for i in range(6)]
+    return Engine(backend, target, 32, pipelined=True), backend, frames.__getitem__
+
+
+def test_begin_queues_a_pair_without_waiting_for_the_network() -> None:
+    """Engine.begin returns while the inference thread is busy with another pair; the pair's
+    features and network call follow on that thread with nobody waiting in between, and
+    interpolate then gets that result (nothing computed twice)."""
+    engine, backend, load = _gated_engine()
+    busy = threading.Thread(target=lambda: engine.interpolate(0, Fraction(1, 2), load))
+    busy.start()
+    deadline = time.monotonic() + 5
+    while ("run", 0.0, 1.0, 0.5) not in backend.calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    engine.begin(1, Fraction(1, 3), load)  # pair 1 while pair 0 is being inferred: no wait here
+    assert backend.calls == [("encode", 0.0), ("encode", 1.0), ("run", 0.0, 1.0, 0.5)]
+    backend.gate.set()
+    busy.join(5)
+    result = engine.interpolate(1, Fraction(1, 3), load)
+    assert backend.calls[3:] == [("encode", 2.0), ("run", 1.0, 2.0, pytest.approx(1 / 3))]
+    assert np.allclose(result.frame, 1 + 1 / 3) and engine.network_calls == 2 and engine.encoder_calls == 3
+    engine.begin(1, Fraction(1, 3), load)  # started or done before: nothing new
+    assert engine.network_calls == 2 and len(backend.calls) == 5
+
+
+def test_begin_starts_the_first_bisection_step_of_a_midpoint_model() -> None:
+    engine, backend, load = _gated_engine(arbitrary=False)
+    backend.gate.set()
+    engine.begin(2, Fraction(1, 4), load)
+    result = engine.interpolate(2, Fraction(1, 4), load)  # 1/2 started ahead, then 1/4 asked for
+    assert [c[0] for c in backend.calls] == ["run", "run"] and engine.network_calls == 2
+    assert np.allclose(result.frame, 2.25)
+
+
+def test_an_error_in_a_pair_begun_ahead_reaches_the_frame_and_is_not_kept() -> None:
+    engine, backend, load = _gated_engine()
+    backend.gate.set()
+    backend.fail_encode = True
+    engine.begin(0, Fraction(1, 2), load)
+    with pytest.raises(RuntimeError, match="encoder failed"):
+        engine.interpolate(0, Fraction(1, 2), load)
+    backend.fail_encode = False
+    assert np.allclose(engine.interpolate(0, Fraction(1, 2), load).frame, 0.5)  # tried again
+
+
+def test_pipelining_is_for_gpus_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vsrife.backends import CPU
+    from vsrife.engine import PIPELINE_ENV, pipelining
+
+    cuda = torch.device("cuda:0")
+    monkeypatch.delenv(PIPELINE_ENV, raising=False)
+    assert not pipelining(CPU) and pipelining(cuda)
+    monkeypatch.setenv(PIPELINE_ENV, "1")
+    assert pipelining(CPU)
+    monkeypatch.setenv(PIPELINE_ENV, "0")
+    assert not pipelining(cuda)

@@ -215,18 +215,24 @@ def test_deterministic_across_threads_and_request_order(hdv3_random: dict, core:
         ("hdv3", {"fps_num": 48}, 3),
     ],
 )
+@pytest.mark.parametrize("pipelined", [False, True])
 def test_in_order_requests_compute_nothing_twice(
     model: str,
     rate: dict,
     threads: int,
+    pipelined: bool,
     v425_random: dict,
     hdv3_random: dict,
     core: vs.Core,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The engine's cache is sized to what frames requested in order (vspipe) need at once: each
-    source frame is encoded once and each network result computed once, scene detection on."""
+    source frame is encoded once and each network result computed once, scene detection on; also
+    with each pair's work started ahead (the GPU default), which must start nothing not needed."""
     from vsrife import filter as rife_filter
+    from vsrife.engine import PIPELINE_ENV
+
+    monkeypatch.setenv(PIPELINE_ENV, str(int(pipelined)))
 
     built = []
     build = rife_filter._engine
@@ -241,6 +247,7 @@ def test_in_order_requests_compute_nothing_twice(
     for _ in out.frames(prefetch=threads):
         pass
     ((plan, engine),) = built
+    assert engine.pipelined is pipelined
     plan_runs = {(shown.pair, shown.t) for shown in map(plan.at, range(out.num_frames)) if shown.t}
     assert len(engine.cache) <= engine.cache.capacity
     if "multi" in rate:  # every pair serves an in-between: each is retired once served
@@ -254,6 +261,33 @@ def test_in_order_requests_compute_nothing_twice(
 
         nodes = {(i, m) for i, t in plan_runs for m in dyadic_path(t)}
         assert engine.network_calls == len(nodes)
+
+
+@pytest.mark.parametrize(("model", "multi"), [("4.25", 3), ("hdv3", 4)])
+def test_starting_pairs_ahead_changes_no_frame(
+    model: str, multi: int, v425_random: dict, hdv3_random: dict, core: vs.Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pairs started ahead (Engine.begin: the GPU default, here forced on the CPU) give the same
+    frames and props as pairs computed when asked for, with scene detection on (its network runs
+    share the results) and across a cut, at 1 and 4 threads."""
+    from vsrife.engine import PIPELINE_ENV
+
+    weights = v425_random if model == "4.25" else hdv3_random
+    src = random_clip(5, 48, 40, seed=3) + random_clip(4, 48, 40, seed=9)  # a cut after frame 4
+    got = {}
+    for pipelined in (False, True):
+        for threads in (1, 4):
+            monkeypatch.setenv(PIPELINE_ENV, str(int(pipelined)))
+            core.num_threads = threads
+            out = vsrife.RIFE(src, multi, model=weights)
+            frames = list(out.frames(prefetch=threads))
+            got[pipelined, threads] = [(planes(f), dict(f.props)) for f in frames]
+    want = got[False, 1]
+    assert any(p["RifeSceneCut"] for _, p in want)
+    for key, frames in got.items():
+        assert len(frames) == len(want), key
+        for (a, pa), (b, pb) in zip(frames, want, strict=True):
+            assert np.array_equal(a, b) and pa == pb, key
 
 
 def test_a_retired_pair_leaves_the_cache_and_keeps_its_evidence(v425_random: dict) -> None:

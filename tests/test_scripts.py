@@ -114,3 +114,13 @@ def test_bench_peers_encode_a_frame_per_call_like_the_reference(v425_random: dic
         given = _Step(graph)(a, b, t, fa, torch.zeros_like(fb))[0]
     assert torch.equal(peer, whole)
     assert not torch.equal(given, whole)  # the features matter: a peer handed wrong ones would differ
+
+
+def test_pipeline_ab_compares_both_settings(v46_file: str) -> None:
+    r = _script("pipeline_ab.py", "--model", v46_file, "--size", "64x48", "--frames", "12", "--rounds", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    rounds = re.findall(r"round \d: off ([\d.]+) s, on ([\d.]+) s per pair, on/off ([\d.]+)", r.stdout)
+    assert len(rounds) == 2, r.stdout
+    for off, on, ratio in rounds:
+        assert float(off) > 0 and float(on) > 0 and math.isclose(float(ratio), float(on) / float(off), rel_tol=0.01)
+    assert re.search(r"on / off, median of the rounds: [\d.]+ \(", r.stdout), r.stdout

@@ -2,7 +2,8 @@
 
 Everything that does not change from frame to frame (weights, precision, the padded size, the
 sampling grid, a compiled graph) is set up once. Per frame the engine turns planes into a padded
-tensor (in the calling VapourSynth thread, so the next pair is prepared while the network runs),
+tensor (in the calling VapourSynth thread; on a GPU the filter also starts the next pair's features
+and network call ahead, :meth:`Engine.begin`),
 hands the network call to the device's inference worker (one long-lived thread per device: backends
 are only ever called from it, which measured faster than calls from changing threads and serialises
 the device), and crops back.
@@ -26,7 +27,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, TypeVar
@@ -88,32 +89,67 @@ class ComputeCache:
         self.computed = 0  # how many values were computed (not served from cache); for tests
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
-        with self._lock:
-            fut = self._items.get(key)
-            owner = fut is None
-            if fut is None:
-                fut = Future()
-                self._items[key] = fut
-            else:
-                self._items.move_to_end(key)
+        fut, owner = self._claim(key)
         if not owner:
             return fut.result()
         try:
             value = compute()
         except BaseException as e:
-            with self._lock:
-                self._items.pop(key, None)
-            fut.set_exception(e)
+            self._fail(key, fut, e)
             raise
+        self._finish(key, fut, value)
+        return value
+
+    def start(self, key: Hashable, produce: Callable[[], Future]) -> Future:
+        """The entry for ``key`` without waiting for it: where there is none, ``produce()`` starts
+        computing it elsewhere (the inference thread) and returns the future of its value, which
+        becomes the entry's. :meth:`get` of the key waits for it like for any entry being computed.
+        """
+        fut, owner = self._claim(key)
+        if owner:
+            try:
+                inner = produce()
+            except BaseException as e:
+                self._fail(key, fut, e)
+                raise
+            inner.add_done_callback(lambda done: self._settle(key, fut, done))
+        return fut
+
+    def _claim(self, key: Hashable) -> tuple[Future, bool]:
+        """The entry's future, and whether the caller must compute it (the entry is new)."""
+        with self._lock:
+            fut = self._items.get(key)
+            if fut is not None:
+                self._items.move_to_end(key)
+                return fut, False
+            fut = Future()
+            self._items[key] = fut
+            return fut, True
+
+    def _settle(self, key: Hashable, fut: Future, done: Future) -> None:
+        if done.cancelled():
+            self._fail(key, fut, CancelledError())
+        elif (e := done.exception()) is not None:
+            self._fail(key, fut, e)
+        else:
+            self._finish(key, fut, done.result())
+
+    def _fail(self, key: Hashable, fut: Future, e: BaseException) -> None:
+        """A value that failed to compute is not kept: a later request computes it again."""
+        with self._lock:
+            if self._items.get(key) is fut:
+                del self._items[key]
+        fut.set_exception(e)  # outside the lock: the future's callbacks may use the cache
+
+    def _finish(self, key: Hashable, fut: Future, value: object) -> None:
         fut.set_result(value)
         with self._lock:
             self.computed += 1
-            if key in self._items:
+            if self._items.get(key) is fut:
                 size = nbytes(value)
                 self._sizes[key] = size
                 self.bytes += size
             self._evict()
-        return value
 
     def discard(self, keep: Callable[[Hashable], bool]) -> int:
         """Drop every finished entry whose key ``keep`` rejects (entries being computed stay); how
@@ -240,9 +276,14 @@ class InferenceWorker:
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         if threading.current_thread() is self.thread:
             return fn(*args)
+        return self.submit(fn, *args).result()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """Queue a call and return its future at once (from the worker itself too: the call then
+        runs after those queued before it)."""
         fut: Future = Future()
         self._jobs.put((fn, args, fut))
-        return fut.result()
+        return fut
 
     def close(self) -> None:
         """Stop the thread once the calls already submitted are done; later calls raise
@@ -290,6 +331,83 @@ def pairs_in_flight(threads: int, steps: int) -> int:
 
 # --------------------------------------------------------------------------------------------- the engine
 
+
+def _then(first: Future, start: Callable[[Any], Future]) -> Future:
+    """The future of ``start(first's value)``, started once ``first`` is done (in the thread that
+    finishes it), with nobody waiting in between."""
+    out: Future = Future()
+
+    def settle(done: Future) -> None:
+        if done.cancelled():
+            out.set_exception(CancelledError())
+        elif (e := done.exception()) is not None:
+            out.set_exception(e)
+        else:
+            out.set_result(done.result())
+
+    def go(done: Future) -> None:
+        if done.cancelled() or done.exception() is not None:
+            settle(done)
+            return
+        try:
+            inner = start(done.result())
+        except BaseException as e:  # noqa: BLE001 - handed to whoever waits for the result
+            out.set_exception(e)
+            return
+        inner.add_done_callback(settle)
+
+    first.add_done_callback(go)
+    return out
+
+
+def _all(futures: Sequence[Future]) -> Future:
+    """The future of the values of ``futures`` (a list, in order), done when all of them are; the
+    first of them to fail gives it its error."""
+    out: Future = Future()
+    state = {"left": len(futures), "settled": False}
+    lock = threading.Lock()
+
+    def one(done: Future) -> None:
+        failed = done.cancelled() or done.exception() is not None
+        with lock:
+            state["left"] -= 1
+            if state["settled"] or not (failed or state["left"] == 0):
+                return
+            state["settled"] = True
+        if done.cancelled():
+            out.set_exception(CancelledError())
+        elif failed:
+            out.set_exception(done.exception())
+        else:
+            out.set_result([f.result() for f in futures])
+
+    if not futures:
+        out.set_result([])
+    for f in futures:
+        f.add_done_callback(one)
+    return out
+
+
+PIPELINE_ENV = "VSRIFE_PIPELINE"
+
+
+def pipelining(device: DeviceLike) -> bool:
+    """Whether a pair's work is started ahead (:meth:`Engine.begin`) on ``device``: where the
+    network runs on a GPU, so that the device goes from one pair to the next while the CPU delivers
+    the pair before (padding, uploads and each call's hand-over otherwise sit between two pairs'
+    GPU work). Not where it runs on the CPU: there the network takes every core, and the work around
+    it (writing and converting the frame before, padding the next) costs it more beside it than in
+    the short gap between two of its calls, where the VapourSynth threads share both cores. Measured
+    with ``scripts/pipeline_ab.py`` (vspipe | ffmpeg, 2 cores, 4.25 at 720x528, ten rounds taking
+    turns): 1.17x the time per pair started ahead (an earlier ten rounds: 1.10x; 1280x720, four
+    rounds: 1.02x), although the network's idle time between calls fell from 1.7-2.0 % to 0.
+    ``VSRIFE_PIPELINE=1`` or ``0`` decides instead."""
+    value = os.environ.get(PIPELINE_ENV, "").strip()
+    if value in ("0", "1"):
+        return value == "1"
+    return device.type != "cpu"
+
+
 EVIDENCE_KEPT = 4096
 """Pairs the engine keeps books on: their scene evidence (1 x 6 values each), their in-between
 frames served so far, whether they are retired."""
@@ -312,10 +430,17 @@ class Result:
 
 class Engine:
     def __init__(
-        self, backend: Backend, target: Target, cache_entries: int = 16, cache_bytes: int | None = None
+        self,
+        backend: Backend,
+        target: Target,
+        cache_entries: int = 16,
+        cache_bytes: int | None = None,
+        pipelined: bool | None = None,
     ) -> None:
         self.backend = backend
         self.target = target
+        self.pipelined = pipelining(target.device) if pipelined is None else pipelined
+        """Whether the filter starts each pair's work ahead (:meth:`begin`)."""
         self.spec = target.spec
         self.worker = WORKERS.get(str(target.device))
         self.cache = ComputeCache(cache_entries, cache_bytes)
@@ -339,18 +464,61 @@ class Engine:
 
     def source(self, i: int, load: Callable[[int], Sequence[np.ndarray]]) -> Array:
         """Source frame ``i`` as a padded device tensor (cached)."""
+        return self.cache.get(("src", i), lambda: self._upload(self.backend.host_tensor(load(i))).result())
 
-        def compute() -> Array:
-            host = self.backend.host_tensor(load(i))
-            return self.worker.call(self.backend.upload, host)
-
-        return self.cache.get(("src", i), compute)
+    def _upload(self, host: Array) -> Future:
+        """The device tensor of a host tensor: on the CPU the host tensor itself (no need to queue
+        behind the network for it), elsewhere a copy made on the inference thread."""
+        if self.target.device.type != "cpu" and threading.current_thread() is not self.worker.thread:
+            return self.worker.submit(self.backend.upload, host)
+        done: Future = Future()
+        done.set_result(self.backend.upload(host))
+        return done
 
     def features(self, i: int, load: Callable[[int], Sequence[np.ndarray]]) -> Array | None:
         """A source frame's features serve both pairs it belongs to and every timestep."""
         if not self.spec.has_encoder:
             return None
         return self.cache.get(("feat", i), lambda: self.worker.call(self._encode, self.source(i, load)))
+
+    def begin(self, pair: int, t: Fraction, load: Callable[[int], Sequence[np.ndarray]]) -> None:
+        """Start the frame at ``pair + t`` without waiting for the inference thread: the pair's
+        source frames are padded here (the calling thread); their upload, features and the network
+        call are queued on the inference thread, each as soon as what it needs is ready, so the
+        network goes from one job to the next with no thread to wake in between. :meth:`interpolate`
+        then waits for the result. Where :attr:`pipelined` (a GPU: see :func:`pipelining`), the
+        filter calls this for the next pair while a pair is inferred: VapourSynth serves a Python filter's frames one at a time, so without it the next
+        pair's padding and each of its calls waited for the pair before to be delivered, and the
+        inference thread idled meanwhile (measured in vspipe at 720x528: 4.1 ms a pair, 1.7-2.0 % of
+        its time). Nothing here waits on the inference thread, and the inference thread never waits
+        on the cache (its jobs get their inputs as values), so no order of calls can deadlock. A
+        midpoint-only model gets its first bisection step started (all of it at ``multi=2``)."""
+        first = t if self.spec.arbitrary_timestep else dyadic_path(t)[0]  # the first call the frame needs
+        self.cache.start(("mid", pair, first), lambda: self._queue_run(pair, first, load))
+
+    def _queue_run(self, pair: int, t: Fraction, load: Callable[[int], Sequence[np.ndarray]]) -> Future:
+        """The network call at ``pair + t`` on the source frames, queued once its inputs are ready."""
+        feats = self.spec.arbitrary_timestep  # a bisection step takes no features (interpolate)
+        a, fa = self._begin_source(pair, load, feats)
+        b, fb = self._begin_source(pair + 1, load, feats)
+        inputs = [a, b] + ([fa, fb] if fa is not None and fb is not None else [])
+
+        def run(values: list[Array]) -> Future:
+            img0, img1, *feats = values
+            f0, f1 = feats or (None, None)
+            return self.worker.submit(self._run, img0, img1, float(t), f0, f1)
+
+        return _then(_all(inputs), run)
+
+    def _begin_source(
+        self, i: int, load: Callable[[int], Sequence[np.ndarray]], features: bool
+    ) -> tuple[Future, Future | None]:
+        """Source frame ``i`` padded here, its upload and (models with an encoder) its features
+        queued; cache entries."""
+        src = self.cache.start(("src", i), lambda: self._upload(self.backend.host_tensor(load(i))))
+        if not (features and self.spec.has_encoder):
+            return src, None
+        return src, self.cache.start(("feat", i), lambda: _then(src, lambda x: self.worker.submit(self._encode, x)))
 
     def interpolate(self, pair: int, t: Fraction, load: Callable[[int], Sequence[np.ndarray]]) -> Result:
         """The frame at ``pair + t``; ``load(i)`` gives source frame i's three planes.

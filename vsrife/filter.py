@@ -336,7 +336,20 @@ def _between(clips: _Clips, plan: Plan, engine: Engine, work: WorkFormat) -> vs.
         engine.served(shown.pair, plan.in_betweens(shown.pair))
         return out
 
-    return clips.first.std.ModifyFrame([clips.first, clips.second], _frame_errors(serve))
+    def begin(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+        shown = plan.at(n)
+        frames = {shown.pair: f[0], shown.pair + 1: f[1]}
+        engine.begin(shown.pair, shown.t, lambda i: work.planes(frames[i]))
+        return f[0]
+
+    if not engine.pipelined:
+        return clips.first.std.ModifyFrame([clips.first, clips.second], _frame_errors(serve))
+    # VapourSynth serves a Python filter's frames one at a time, so in-between frames (which wait
+    # for the network) are served one after another; the frames they take come through a filter of
+    # their own, which runs while the pair before is inferred (vspipe asks for the next pair then)
+    # and starts the next pair's work (Engine.begin): the device goes on to it with no gap
+    ahead = uncached(clips.first.std.ModifyFrame([clips.first, clips.second], _frame_errors(begin)))
+    return ahead.std.ModifyFrame([ahead, clips.second], _frame_errors(serve))
 
 
 def _decisions(
