@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The checks that need a CUDA GPU, in one go (a GPU is often lent for minutes, not hours): the gpu
-# tests (tests/test_cuda.py), the CUDA benchmark at 1080p and 4K, and the precision table. Logs go
+# tests (tests/test_cuda.py), the CUDA benchmark at 1080p and 4K, the precision table, and whether
+# starting pairs ahead (scripts/pipeline_ab.py, the CUDA default) pays on the GPU. Logs go
 # to $OUT (default ./gpu-checks). PYTHON names the interpreter (default: .venv/bin/python, else python3).
 set -o pipefail
 cd "$(dirname "$0")/.."
@@ -16,5 +17,5 @@ timeout 240 "$py" scripts/bench.py --device cuda --size 1920x1080 --size 3840x21
     --json "$out/bench.json" 2>&1 | grep -v -i warn | tee "$out/bench.log"
 timeout 150 "$py" scripts/precision_eval.py --device cuda 2>&1 | grep -v -i warn | tee "$out/precision.log"
 # starting each pair's work ahead (the CUDA default; measured slower on 2 CPU cores): off and on, taking turns
-timeout 240 "$py" scripts/pipeline_ab.py --device cuda --size 1920x1080 --frames 48 --rounds 3 2>&1 \
+timeout 150 "$py" scripts/pipeline_ab.py --device cuda --size 1920x1080 --frames 48 --rounds 3 2>&1 \
     | grep -v -i warn | tee "$out/pipeline.log"
