@@ -487,20 +487,21 @@ class Engine:
         call are queued on the inference thread, each as soon as what it needs is ready, so the
         network goes from one job to the next with no thread to wake in between. :meth:`interpolate`
         then waits for the result. Where :attr:`pipelined` (a GPU: see :func:`pipelining`), the
-        filter calls this for the next pair while a pair is inferred: VapourSynth serves a Python filter's frames one at a time, so without it the next
-        pair's padding and each of its calls waited for the pair before to be delivered, and the
-        inference thread idled meanwhile (measured in vspipe at 720x528: 4.1 ms a pair, 1.7-2.0 % of
-        its time). Nothing here waits on the inference thread, and the inference thread never waits
-        on the cache (its jobs get their inputs as values), so no order of calls can deadlock. A
-        midpoint-only model gets its first bisection step started (all of it at ``multi=2``)."""
+        filter calls this for the next pair while a pair is inferred: VapourSynth serves a Python
+        filter's frames one at a time, so without it the next pair's padding and each of its calls
+        waited for the pair before to be delivered, and the inference thread idled meanwhile
+        (measured in vspipe at 720x528: 4.1 ms a pair, 1.7-2.0 % of its time). Nothing here waits
+        on the inference thread, and the inference thread never waits on the cache (its jobs get
+        their inputs as values), so no order of calls can deadlock. A midpoint-only model gets its
+        first bisection step started (all of it at ``multi=2``)."""
         first = t if self.spec.arbitrary_timestep else dyadic_path(t)[0]  # the first call the frame needs
         self.cache.start(("mid", pair, first), lambda: self._queue_run(pair, first, load))
 
     def _queue_run(self, pair: int, t: Fraction, load: Callable[[int], Sequence[np.ndarray]]) -> Future:
         """The network call at ``pair + t`` on the source frames, queued once its inputs are ready."""
-        feats = self.spec.arbitrary_timestep  # a bisection step takes no features (interpolate)
-        a, fa = self._begin_source(pair, load, feats)
-        b, fb = self._begin_source(pair + 1, load, feats)
+        with_features = self.spec.arbitrary_timestep  # a bisection step takes none (interpolate)
+        a, fa = self._begin_source(pair, load, with_features)
+        b, fb = self._begin_source(pair + 1, load, with_features)
         inputs = [a, b] + ([fa, fb] if fa is not None and fb is not None else [])
 
         def run(values: list[Array]) -> Future:
