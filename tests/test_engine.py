@@ -439,3 +439,28 @@ def test_pipelining_is_for_gpus_unless_told(monkeypatch: pytest.MonkeyPatch) -> 
     assert pipelining(CPU)
     monkeypatch.setenv(PIPELINE_ENV, "0")
     assert not pipelining(cuda)
+
+
+def test_futures_chained_pass_on_values_in_order_and_the_first_error() -> None:
+    from vsrife.engine import _all, _then
+
+    a, b = Future(), Future()
+    both = _all([a, b])
+    chained = _then(both, lambda values: _done(sum(values)))
+    b.set_result(2)
+    assert not both.done()
+    a.set_result(1)
+    assert both.result() == [1, 2] and chained.result() == 3
+    c, d = Future(), Future()
+    failed = _then(_all([c, d]), lambda values: _done(0))
+    d.set_exception(KeyError("d"))
+    c.set_exception(ValueError("c"))  # after the first error: ignored
+    with pytest.raises(KeyError):
+        failed.result(1)
+    assert _all([]).result() == []
+
+
+def _done(value: object) -> Future:
+    fut: Future = Future()
+    fut.set_result(value)
+    return fut

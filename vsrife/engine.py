@@ -127,9 +127,7 @@ class ComputeCache:
             return fut, True
 
     def _settle(self, key: Hashable, fut: Future, done: Future) -> None:
-        if done.cancelled():
-            self._fail(key, fut, CancelledError())
-        elif (e := done.exception()) is not None:
+        if (e := _error(done)) is not None:
             self._fail(key, fut, e)
         else:
             self._finish(key, fut, done.result())
@@ -332,29 +330,34 @@ def pairs_in_flight(threads: int, steps: int) -> int:
 # --------------------------------------------------------------------------------------------- the engine
 
 
+def _error(done: Future) -> BaseException | None:
+    """A finished future's error (``CancelledError`` if it was cancelled), or None."""
+    return CancelledError() if done.cancelled() else done.exception()
+
+
+def _copy(done: Future, out: Future) -> None:
+    """Give ``out`` the outcome of the finished ``done``."""
+    if (e := _error(done)) is not None:
+        out.set_exception(e)
+    else:
+        out.set_result(done.result())
+
+
 def _then(first: Future, start: Callable[[Any], Future]) -> Future:
     """The future of ``start(first's value)``, started once ``first`` is done (in the thread that
     finishes it), with nobody waiting in between."""
     out: Future = Future()
 
-    def settle(done: Future) -> None:
-        if done.cancelled():
-            out.set_exception(CancelledError())
-        elif (e := done.exception()) is not None:
-            out.set_exception(e)
-        else:
-            out.set_result(done.result())
-
     def go(done: Future) -> None:
-        if done.cancelled() or done.exception() is not None:
-            settle(done)
+        if _error(done) is not None:
+            _copy(done, out)
             return
         try:
             inner = start(done.result())
         except BaseException as e:  # noqa: BLE001 - handed to whoever waits for the result
             out.set_exception(e)
             return
-        inner.add_done_callback(settle)
+        inner.add_done_callback(lambda finished: _copy(finished, out))
 
     first.add_done_callback(go)
     return out
@@ -368,16 +371,14 @@ def _all(futures: Sequence[Future]) -> Future:
     lock = threading.Lock()
 
     def one(done: Future) -> None:
-        failed = done.cancelled() or done.exception() is not None
+        error = _error(done)
         with lock:
             state["left"] -= 1
-            if state["settled"] or not (failed or state["left"] == 0):
+            if state["settled"] or (error is None and state["left"] > 0):
                 return
             state["settled"] = True
-        if done.cancelled():
-            out.set_exception(CancelledError())
-        elif failed:
-            out.set_exception(done.exception())
+        if error is not None:
+            out.set_exception(error)
         else:
             out.set_result([f.result() for f in futures])
 
