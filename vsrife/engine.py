@@ -465,11 +465,12 @@ class Engine:
 
     def source(self, i: int, load: Callable[[int], Sequence[np.ndarray]]) -> Array:
         """Source frame ``i`` as a padded device tensor (cached)."""
-        return self.cache.get(("src", i), lambda: self._upload(self.backend.host_tensor(load(i))).result())
+        return self.cache.get(("src", i), lambda: self._padded(i, load).result())
 
-    def _upload(self, host: Array) -> Future:
-        """The device tensor of a host tensor: on the CPU the host tensor itself (no need to queue
-        behind the network for it), elsewhere a copy made on the inference thread."""
+    def _padded(self, i: int, load: Callable[[int], Sequence[np.ndarray]]) -> Future:
+        """Source frame ``i`` padded here, as a device tensor: on the CPU the padded array itself (no
+        need to queue behind the network for it), elsewhere a copy made on the inference thread."""
+        host = self.backend.host_tensor(load(i))
         if self.target.device.type != "cpu" and threading.current_thread() is not self.worker.thread:
             return self.worker.submit(self.backend.upload, host)
         done: Future = Future()
@@ -517,7 +518,7 @@ class Engine:
     ) -> tuple[Future, Future | None]:
         """Source frame ``i`` padded here, its upload and (models with an encoder) its features
         queued; cache entries."""
-        src = self.cache.start(("src", i), lambda: self._upload(self.backend.host_tensor(load(i))))
+        src = self.cache.start(("src", i), lambda: self._padded(i, load))
         if not (features and self.spec.has_encoder):
             return src, None
         return src, self.cache.start(("feat", i), lambda: _then(src, lambda x: self.worker.submit(self._encode, x)))
